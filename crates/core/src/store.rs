@@ -1,0 +1,488 @@
+//! The git-backed versioned store: the source of truth of every catalog version.
+//!
+//! The store is a bare repository. Each commit on `main` is one ontology version, tagged
+//! `v<version>`: the first holds the starter catalog, each later one changes one KPI.
+//! Commits are built without a work tree (tree builders on the parent's trees) and the
+//! branch moves by compare-and-swap on the expected old commit, so two writers can never
+//! lose one another's commit.
+//!
+//! Every call is blocking; async callers run them on a blocking thread.
+
+use std::path::{Path, PathBuf};
+
+use git2::{ErrorCode, ObjectType, Oid, Repository, RepositoryInitOptions, Signature, Sort, TreeBuilder};
+use semver::Version;
+
+use crate::bump::Bump;
+use crate::catalog::{Catalog, CatalogFile, DOMAIN_FILE, LoadedCatalog};
+use crate::format::{self, DomainInfo};
+use crate::id::KpiId;
+use crate::record::KpiRecord;
+
+pub const BRANCH: &str = "refs/heads/main";
+pub const INITIAL_VERSION: Version = Version::new(1, 0, 0);
+
+/// Trailer keys the registry writes, and only the registry: titles are checked to be one
+/// line, so no input can add a trailer of its own.
+pub mod trailer {
+    pub const PROPOSAL: &str = "Proposal";
+    pub const REVIEWED_BY: &str = "Reviewed-by";
+    pub const BUMP: &str = "Bump";
+    pub const DISPUTE: &str = "Dispute";
+    pub const BACK_ATTRIBUTED_TO: &str = "Back-attributed-to";
+    pub const ONTOLOGY_VERSION: &str = "Ontology-Version";
+}
+
+const FILE_MODE: i32 = 0o100644;
+const TREE_MODE: i32 = 0o040000;
+const MAX_TITLE_CHARS: usize = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the branch moved: expected commit {expected}, found {actual}")]
+    HeadMoved { expected: Oid, actual: Oid },
+    #[error("ontology version {0} is already tagged")]
+    VersionExists(Version),
+    #[error("invalid commit title: {0}")]
+    InvalidTitle(String),
+    #[error("invalid trailer value for {key}: {reason}")]
+    InvalidTrailer { key: &'static str, reason: String },
+    #[error("no git repository at {0}")]
+    Missing(PathBuf),
+    #[error("a git repository already exists at {0}")]
+    AlreadyExists(PathBuf),
+    #[error("commit {0} is not on the first-parent history of main")]
+    NotOnMain(Oid),
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+/// A person or program named in commits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub name: String,
+    pub email: String,
+}
+
+impl Identity {
+    fn signature(&self) -> Result<Signature<'static>, git2::Error> {
+        Signature::now(&self.name, &self.email)
+    }
+}
+
+/// A new version of one KPI, ready to commit as the next ontology version.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    /// The record with its new version already set.
+    pub record: KpiRecord,
+    /// The domain file to add, when the KPI opens a new domain.
+    pub new_domain: Option<DomainInfo>,
+    pub title: String,
+    pub author: Identity,
+    pub bump: Bump,
+    pub ontology_version: Version,
+    pub proposal: Option<String>,
+    pub reviewed_by: Vec<String>,
+    pub dispute: Option<String>,
+    pub back_attributed_to: Option<String>,
+}
+
+/// A commit on `main` as the indexer needs it.
+#[derive(Debug, Clone)]
+pub struct CommitDetails {
+    pub id: Oid,
+    pub parent: Option<Oid>,
+    /// Committer time, seconds since the Unix epoch.
+    pub time: i64,
+    pub author: String,
+    pub title: String,
+    pub trailers: Vec<(String, String)>,
+    /// Files the commit adds or changes relative to its parent, or every file for the
+    /// first commit. Removed files are not listed: the store never removes a KPI.
+    pub changed: Vec<CatalogFile>,
+}
+
+impl CommitDetails {
+    pub fn trailer(&self, key: &str) -> Option<&str> {
+        self.trailers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn trailer_values(&self, key: &str) -> Vec<&str> {
+        self.trailers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    pub fn ontology_version(&self) -> Option<Version> {
+        self.trailer(trailer::ONTOLOGY_VERSION)
+            .and_then(|v| Version::parse(v).ok())
+    }
+}
+
+/// Handle on the registry's bare repository. Cheap to clone; each call opens the
+/// repository, because `git2::Repository` cannot be shared between threads.
+#[derive(Debug, Clone)]
+pub struct GitStore {
+    path: PathBuf,
+}
+
+impl GitStore {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn exists(path: &Path) -> bool {
+        Repository::open_bare(path).is_ok()
+    }
+
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Repository::open_bare(path).map_err(|error| match error.code() {
+            ErrorCode::NotFound => StoreError::Missing(path.to_owned()),
+            _ => StoreError::Git(error),
+        })?;
+        Ok(Self {
+            path: path.to_owned(),
+        })
+    }
+
+    fn repo(&self) -> Result<Repository, StoreError> {
+        Ok(Repository::open_bare(&self.path)?)
+    }
+
+    /// Creates the repository with the catalog as its first commit, tagged `v1.0.0`.
+    pub fn create(path: &Path, catalog: &Catalog, committer: &Identity) -> Result<Self, StoreError> {
+        if Repository::open_bare(path).is_ok() {
+            return Err(StoreError::AlreadyExists(path.to_owned()));
+        }
+        let mut options = RepositoryInitOptions::new();
+        options.bare(true).initial_head("main").mkpath(true);
+        let repo = Repository::init_opts(path, &options)?;
+
+        let tree = write_catalog_tree(&repo, catalog)?;
+        let message = format!(
+            "Ontology {INITIAL_VERSION}: Starter catalog\n\n{}: {INITIAL_VERSION}\n",
+            trailer::ONTOLOGY_VERSION
+        );
+        let signature = committer.signature()?;
+        let tree = repo.find_tree(tree)?;
+        let commit = repo.commit(None, &signature, &signature, &message, &tree, &[])?;
+        repo.reference(BRANCH, commit, false, "create main")?;
+        tag(&repo, &INITIAL_VERSION, commit)?;
+
+        Ok(Self {
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn head(&self) -> Result<Oid, StoreError> {
+        let repo = self.repo()?;
+        let reference = repo.find_reference(BRANCH)?;
+        Ok(reference.target().expect("main is a direct reference"))
+    }
+
+    /// Commits a new version of one KPI on top of `expected_head` and tags the ontology
+    /// version. Fails with [`StoreError::HeadMoved`] if `main` is no longer at
+    /// `expected_head`, writing nothing visible.
+    pub fn publish(
+        &self,
+        expected_head: Oid,
+        publication: &Publication,
+        committer: &Identity,
+    ) -> Result<Oid, StoreError> {
+        let repo = self.repo()?;
+        let message = commit_message(publication)?;
+        let tag_name = tag_ref(&publication.ontology_version);
+        if repo.find_reference(&tag_name).is_ok() {
+            return Err(StoreError::VersionExists(publication.ontology_version.clone()));
+        }
+
+        let parent = repo.find_commit(expected_head)?;
+        let root = parent.tree()?;
+        let id = &publication.record.id;
+        let domain_name = id.domain_str();
+
+        let domain_tree = match root.get_name(domain_name) {
+            Some(entry) if entry.kind() == Some(ObjectType::Tree) => Some(repo.find_tree(entry.id())?),
+            _ => None,
+        };
+        let mut domain_builder: TreeBuilder = repo.treebuilder(domain_tree.as_ref())?;
+        let kpi_blob = repo.blob(format::kpi_to_toml(&publication.record).as_bytes())?;
+        domain_builder.insert(format!("{}.toml", id.key_str()), kpi_blob, FILE_MODE)?;
+        if let Some(domain) = &publication.new_domain {
+            let blob = repo.blob(format::domain_to_toml(domain).as_bytes())?;
+            domain_builder.insert(DOMAIN_FILE, blob, FILE_MODE)?;
+        }
+        let domain_tree = domain_builder.write()?;
+
+        let mut root_builder = repo.treebuilder(Some(&root))?;
+        root_builder.insert(domain_name, domain_tree, TREE_MODE)?;
+        let tree = repo.find_tree(root_builder.write()?)?;
+
+        let author = publication.author.signature()?;
+        let committer = committer.signature()?;
+        let commit = repo.commit(None, &author, &committer, &message, &tree, &[&parent])?;
+
+        // Compare-and-swap: the update succeeds only if main still points at the parent.
+        match repo.reference_matching(BRANCH, commit, true, expected_head, &message_title(&message)) {
+            Ok(_) => {}
+            Err(error) if matches!(error.code(), ErrorCode::Modified | ErrorCode::Locked) => {
+                let actual = self.head()?;
+                return Err(StoreError::HeadMoved {
+                    expected: expected_head,
+                    actual,
+                });
+            }
+            Err(error) => return Err(error.into()),
+        }
+        tag(&repo, &publication.ontology_version, commit)?;
+        Ok(commit)
+    }
+
+    /// Reads the whole catalog as it is at a commit.
+    pub fn catalog_at(&self, commit: Oid) -> Result<LoadedCatalog, StoreError> {
+        let repo = self.repo()?;
+        let tree = repo.find_commit(commit)?.tree()?;
+        let mut files = Vec::new();
+        collect_tree(&repo, &tree, "", &mut files)?;
+        Ok(Catalog::from_files(files))
+    }
+
+    /// Lists the first-parent history of `main` from oldest to newest, starting after
+    /// `after` (or at the root when `after` is `None`).
+    pub fn history_after(&self, after: Option<Oid>) -> Result<Vec<Oid>, StoreError> {
+        let repo = self.repo()?;
+        let head = self.head()?;
+        let mut walk = repo.revwalk()?;
+        walk.push(head)?;
+        walk.simplify_first_parent()?;
+        walk.set_sorting(Sort::TOPOLOGICAL)?;
+
+        let mut commits = Vec::new();
+        let mut found = after.is_none();
+        for oid in walk {
+            let oid = oid?;
+            if Some(oid) == after {
+                found = true;
+                break;
+            }
+            commits.push(oid);
+        }
+        if !found {
+            return Err(StoreError::NotOnMain(after.expect("checked above")));
+        }
+        commits.reverse();
+        Ok(commits)
+    }
+
+    /// Reads a commit with its message trailers and the files it changed.
+    pub fn describe(&self, commit: Oid) -> Result<CommitDetails, StoreError> {
+        let repo = self.repo()?;
+        let commit = repo.find_commit(commit)?;
+        let message = commit.message().unwrap_or_default().to_owned();
+        let title = message_title(&message);
+        let trailers = match git2::message_trailers_strs(&message) {
+            Ok(found) => found.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+            Err(_) => Vec::new(),
+        };
+
+        let tree = commit.tree()?;
+        let parent = commit.parents().next();
+        let mut changed = Vec::new();
+        match &parent {
+            None => collect_tree(&repo, &tree, "", &mut changed)?,
+            Some(parent) => {
+                let parent_tree = parent.tree()?;
+                let diff = repo.diff_tree_to_tree(Some(&parent_tree), Some(&tree), None)?;
+                for delta in diff.deltas() {
+                    let new_file = delta.new_file();
+                    if delta.status() == git2::Delta::Deleted {
+                        continue;
+                    }
+                    let Some(path) = new_file.path().and_then(Path::to_str) else { continue };
+                    let blob = repo.find_blob(new_file.id())?;
+                    changed.push(CatalogFile {
+                        path: path.to_owned(),
+                        bytes: blob.content().to_vec(),
+                    });
+                }
+            }
+        }
+
+        Ok(CommitDetails {
+            id: commit.id(),
+            parent: parent.map(|p| p.id()),
+            time: commit.committer().when().seconds(),
+            author: commit.author().name().unwrap_or_default().to_owned(),
+            title,
+            trailers,
+            changed,
+        })
+    }
+
+    /// Every ontology version tagged in the repository with its commit.
+    pub fn tagged_versions(&self) -> Result<Vec<(Version, Oid)>, StoreError> {
+        let repo = self.repo()?;
+        let mut versions = Vec::new();
+        for reference in repo.references_glob("refs/tags/v*")? {
+            let reference = reference?;
+            let Some(name) = reference.name().ok().and_then(|n| n.strip_prefix("refs/tags/v")) else { continue };
+            let (Ok(version), Some(target)) = (Version::parse(name), reference.target()) else { continue };
+            versions.push((version, target));
+        }
+        versions.sort();
+        Ok(versions)
+    }
+
+    /// Whether `version` is tagged.
+    pub fn has_tag(&self, version: &Version) -> Result<bool, StoreError> {
+        let repo = self.repo()?;
+        Ok(repo.find_reference(&tag_ref(version)).is_ok())
+    }
+
+    /// Tags a commit with an ontology version, for a commit whose tag a crash prevented.
+    pub fn ensure_tag(&self, version: &Version, commit: Oid) -> Result<(), StoreError> {
+        let repo = self.repo()?;
+        match repo.find_reference(&tag_ref(version)) {
+            Ok(existing) if existing.target() == Some(commit) => Ok(()),
+            Ok(_) => Err(StoreError::VersionExists(version.clone())),
+            Err(_) => tag(&repo, version, commit),
+        }
+    }
+}
+
+pub fn tag_ref(version: &Version) -> String {
+    format!("refs/tags/v{version}")
+}
+
+fn tag(repo: &Repository, version: &Version, commit: Oid) -> Result<(), StoreError> {
+    repo.reference(&tag_ref(version), commit, false, "tag ontology version")
+        .map(|_| ())
+        .map_err(|error| match error.code() {
+            ErrorCode::Exists => StoreError::VersionExists(version.clone()),
+            _ => StoreError::Git(error),
+        })
+}
+
+fn message_title(message: &str) -> String {
+    message.lines().next().unwrap_or_default().to_owned()
+}
+
+/// Checks a commit title: one line of printable text, 1 to 200 characters.
+pub fn check_title(title: &str) -> Result<(), String> {
+    let chars = title.chars().count();
+    if title.trim().is_empty() {
+        return Err("it is empty".into());
+    }
+    if chars > MAX_TITLE_CHARS {
+        return Err(format!("it is {chars} characters long; the limit is {MAX_TITLE_CHARS}"));
+    }
+    if title.chars().any(char::is_control) {
+        return Err("it must be one line without control characters".into());
+    }
+    Ok(())
+}
+
+fn check_trailer_value(key: &'static str, value: &str) -> Result<(), StoreError> {
+    if value.trim().is_empty() || value.chars().any(char::is_control) {
+        return Err(StoreError::InvalidTrailer {
+            key,
+            reason: "it must be one non-empty line without control characters".into(),
+        });
+    }
+    Ok(())
+}
+
+fn commit_message(publication: &Publication) -> Result<String, StoreError> {
+    check_title(&publication.title).map_err(StoreError::InvalidTitle)?;
+
+    let mut trailers: Vec<(&'static str, &str)> = Vec::new();
+    if let Some(proposal) = &publication.proposal {
+        trailers.push((trailer::PROPOSAL, proposal));
+    }
+    for reviewer in &publication.reviewed_by {
+        trailers.push((trailer::REVIEWED_BY, reviewer));
+    }
+    trailers.push((trailer::BUMP, publication.bump.as_str()));
+    if let Some(dispute) = &publication.dispute {
+        trailers.push((trailer::DISPUTE, dispute));
+    }
+    if let Some(standard) = &publication.back_attributed_to {
+        trailers.push((trailer::BACK_ATTRIBUTED_TO, standard));
+    }
+    let ontology_version = publication.ontology_version.to_string();
+    trailers.push((trailer::ONTOLOGY_VERSION, &ontology_version));
+
+    let mut message = format!(
+        "{} {}: {}\n\n",
+        publication.record.id,
+        publication.record.version,
+        publication.title.trim()
+    );
+    for (key, value) in trailers {
+        check_trailer_value(key, value)?;
+        message.push_str(&format!("{key}: {value}\n"));
+    }
+    Ok(message)
+}
+
+fn write_catalog_tree(repo: &Repository, catalog: &Catalog) -> Result<Oid, git2::Error> {
+    let mut root = repo.treebuilder(None)?;
+    let mut domains: std::collections::BTreeMap<String, TreeBuilder> = Default::default();
+    for file in catalog.to_files() {
+        let blob = repo.blob(&file.bytes)?;
+        match file.path.split_once('/') {
+            None => {
+                root.insert(&file.path, blob, FILE_MODE)?;
+            }
+            Some((domain, name)) => {
+                if !domains.contains_key(domain) {
+                    domains.insert(domain.to_owned(), repo.treebuilder(None)?);
+                }
+                domains
+                    .get_mut(domain)
+                    .expect("inserted above")
+                    .insert(name, blob, FILE_MODE)?;
+            }
+        }
+    }
+    for (domain, builder) in domains {
+        root.insert(&domain, builder.write()?, TREE_MODE)?;
+    }
+    root.write()
+}
+
+fn collect_tree(
+    repo: &Repository,
+    tree: &git2::Tree<'_>,
+    prefix: &str,
+    files: &mut Vec<CatalogFile>,
+) -> Result<(), git2::Error> {
+    for entry in tree.iter() {
+        let Ok(name) = entry.name() else { continue };
+        let path = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}/{name}") };
+        match entry.kind() {
+            Some(ObjectType::Tree) => collect_tree(repo, &repo.find_tree(entry.id())?, &path, files)?,
+            Some(ObjectType::Blob) => files.push(CatalogFile {
+                path,
+                bytes: repo.find_blob(entry.id())?.content().to_vec(),
+            }),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The KPI id a changed file of a commit belongs to, if it is a KPI file.
+pub fn kpi_of_path(path: &str) -> Option<KpiId> {
+    let (domain, file) = path.split_once('/')?;
+    let key = file.strip_suffix(".toml")?;
+    if file == DOMAIN_FILE {
+        return None;
+    }
+    KpiId::parse(&format!("{domain}.{key}")).ok()
+}

@@ -1,0 +1,180 @@
+//! The HTTP application: shared state, the router with its middleware, and serving with
+//! graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use ontology_core::GitStore;
+use ontology_governance::Database;
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Level;
+
+use crate::catalog::CatalogService;
+use crate::problem::{PROBLEM_JSON, problem_response};
+use crate::routes;
+
+/// Settings the request handlers read.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Absolute base URL of the registry, for the few documents that need absolute links
+    /// (the Atom feed). Paths stay relative without it.
+    pub public_url: Option<String>,
+    /// Largest accepted request body, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            public_url: None,
+            body_limit: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub catalog: Arc<CatalogService>,
+    pub store: GitStore,
+    pub db: Database,
+    pub config: Arc<ServerConfig>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.body_limit;
+    Router::new()
+        .merge(routes::public_routes())
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(problem_guard))
+        // Rendered bodies carry their own gzip form and ETag; compressing them again would
+        // leave a strong ETag on different bytes.
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(WithoutEtag)))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let request_id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        request_id = %request_id,
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                })
+                .on_request(())
+                .on_response(|response: &Response, latency: Duration, _span: &tracing::Span| {
+                    let status = response.status().as_u16();
+                    let micros = latency.as_micros() as u64;
+                    if response.status().is_server_error() {
+                        tracing::event!(Level::ERROR, status, micros, "request failed");
+                    } else {
+                        tracing::event!(Level::DEBUG, status, micros, "request finished");
+                    }
+                })
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+#[derive(Clone, Copy)]
+struct WithoutEtag;
+
+impl Predicate for WithoutEtag {
+    fn should_compress<B: http_body::Body>(&self, response: &http::Response<B>) -> bool {
+        !response.headers().contains_key(header::ETAG)
+    }
+}
+
+/// Turns every error response that is not already a problem document (the framework's own
+/// rejections, limits from layers) into one, so clients see one error format.
+async fn problem_guard(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    if is_problem {
+        return response;
+    }
+
+    let (code, title) = match status {
+        StatusCode::BAD_REQUEST => ("malformed_request", "Malformed request"),
+        StatusCode::NOT_FOUND => ("not_found", "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Method not allowed"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "Payload too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "Unsupported media type"),
+        StatusCode::UNPROCESSABLE_ENTITY => ("malformed_request", "Malformed request"),
+        status if status.is_server_error() => ("internal_error", "Internal server error"),
+        _ => ("malformed_request", "Request not acceptable"),
+    };
+    // The framework's 422 is a JSON body of the wrong shape, which the contract files under
+    // 400 malformed_request.
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY { StatusCode::BAD_REQUEST } else { status };
+    let mut problem = problem_response(status, code, title, title, &[]);
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = response.headers().get(&name) {
+            problem.headers_mut().insert(name, value.clone());
+        }
+    }
+    problem
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests
+/// finish.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "failed to listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "failed to listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,222 @@
+//! Builds the read index from git: each commit on main becomes a release row, a row per KPI
+//! version it introduces (with the rendered body) and the search rows.
+//!
+//! The index head records the last commit indexed. On start, commits after it are indexed,
+//! so a crash between a git commit and its index update never loses a release; `reindex`
+//! clears the index and indexes the whole history.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use git2::Oid;
+use ontology_core::catalog::DOMAIN_FILE;
+use ontology_core::store::{CommitDetails, kpi_of_path};
+use ontology_core::{Bump, GitStore, format};
+use ontology_governance::Index;
+use ontology_governance::index::{DomainVersionRow, IndexedCommit, KpiVersionRow, ReleaseRow, SearchRow};
+use semver::Version;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::catalog::render;
+use crate::progress::Progress;
+
+/// Commits per database transaction during a catch-up or a reindex.
+const BATCH: usize = 500;
+
+/// What the index already holds, needed to index the next commit.
+#[derive(Debug, Default)]
+pub struct IndexCursor {
+    pub head: Option<Oid>,
+    pub next_seq: i64,
+    pub last_version: Option<Version>,
+    pub latest: HashMap<String, Version>,
+}
+
+impl IndexCursor {
+    pub async fn load(index: &Index) -> anyhow::Result<IndexCursor> {
+        let head = index
+            .head()
+            .await?
+            .map(|text| Oid::from_str(&text))
+            .transpose()
+            .context("the index head is not a commit id")?;
+        let releases = index.releases().await?;
+        let mut latest = HashMap::new();
+        for row in index.kpi_versions().await? {
+            let version = Version::parse(&row.version).with_context(|| format!("stored version of {}", row.kpi_id))?;
+            latest.insert(row.kpi_id, version);
+        }
+        Ok(IndexCursor {
+            head,
+            next_seq: releases.len() as i64,
+            last_version: releases
+                .last()
+                .map(|r| Version::parse(&r.version))
+                .transpose()
+                .context("stored release version")?,
+            latest,
+        })
+    }
+}
+
+/// Summary of an indexing run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct IndexSummary {
+    pub commits: usize,
+    pub kpi_versions: usize,
+}
+
+/// Indexes every commit of main after the cursor's head, calling `on_batch` with each
+/// batch once it is in the database.
+pub async fn catch_up(
+    store: &GitStore,
+    index: &Index,
+    cursor: &mut IndexCursor,
+    progress: &Progress,
+    mut on_batch: impl FnMut(&[IndexedCommit]) -> anyhow::Result<()>,
+) -> anyhow::Result<IndexSummary> {
+    let started = Instant::now();
+    let pending = {
+        let store = store.clone();
+        let head = cursor.head;
+        tokio::task::spawn_blocking(move || store.history_after(head))
+            .await?
+            .context("failed to list the commits to index; if the index is from another repository, run `ontology-registry reindex`")?
+    };
+    let mut summary = IndexSummary::default();
+    if pending.is_empty() {
+        return Ok(summary);
+    }
+    progress.start(pending.len() as u64, "indexing commits");
+
+    for chunk in pending.chunks(BATCH) {
+        let batch = {
+            let store = store.clone();
+            let chunk = chunk.to_vec();
+            let mut state = std::mem::take(cursor);
+            let (state, batch) = tokio::task::spawn_blocking(move || {
+                let batch: anyhow::Result<Vec<IndexedCommit>> =
+                    chunk.iter().map(|oid| index_commit(&store, *oid, &mut state)).collect();
+                (state, batch)
+            })
+            .await?;
+            *cursor = state;
+            batch?
+        };
+        index.apply(&batch).await.context("failed to write the index")?;
+        on_batch(&batch)?;
+
+        summary.commits += batch.len();
+        summary.kpi_versions += batch.iter().map(|c| c.kpis.len()).sum::<usize>();
+        progress.advance(batch.len() as u64);
+    }
+    progress.finish();
+    tracing::info!(
+        commits = summary.commits,
+        kpi_versions = summary.kpi_versions,
+        seconds = format!("{:.2}", started.elapsed().as_secs_f64()),
+        "index caught up with git"
+    );
+    Ok(summary)
+}
+
+/// Turns one commit into index rows and advances the cursor. Blocking (reads git).
+fn index_commit(store: &GitStore, oid: Oid, cursor: &mut IndexCursor) -> anyhow::Result<IndexedCommit> {
+    let details = store.describe(oid)?;
+    let version = details
+        .ontology_version()
+        .with_context(|| format!("commit {oid} has no valid Ontology-Version trailer"))?;
+    if let Some(last) = &cursor.last_version {
+        if &version <= last {
+            bail!("commit {oid} carries ontology version {version}, not above {last}");
+        }
+    }
+    // A crash between moving the branch and tagging leaves a commit without its tag.
+    store.ensure_tag(&version, oid).with_context(|| format!("failed to tag {version}"))?;
+
+    let seq = cursor.next_seq;
+    let title = release_title(&details);
+    let release = ReleaseRow {
+        seq,
+        version: version.to_string(),
+        commit_id: oid.to_string(),
+        released_at: rfc3339(details.time)?,
+        bump: release_bump(&details, cursor.last_version.as_ref(), &version),
+        title: title.clone(),
+    };
+
+    let mut kpis = Vec::new();
+    let mut domains = Vec::new();
+    let mut search = Vec::new();
+    for file in &details.changed {
+        let text = std::str::from_utf8(&file.bytes).with_context(|| format!("{} in commit {oid} is not UTF-8", file.path))?;
+        if let Some(id) = kpi_of_path(&file.path) {
+            let record = format::kpi_from_toml(text)
+                .map_err(|error| anyhow::anyhow!("{error:?}"))
+                .with_context(|| format!("{} in commit {oid} is not a valid KPI record", file.path))?;
+            let previous = cursor.latest.insert(id.to_string(), record.version.clone());
+            kpis.push(KpiVersionRow {
+                kpi_id: id.to_string(),
+                version: record.version.to_string(),
+                release_seq: seq,
+                bump: previous.and_then(|p| Bump::between(&p, &record.version)).map(|b| b.to_string()),
+                tier: ontology_core::record::enum_name(&record.tier),
+                name: record.name.clone(),
+                kind: ontology_core::record::enum_name(&record.kind),
+                status: ontology_core::record::enum_name(&record.status),
+                title: title.clone(),
+                proposal: details.trailer(ontology_core::store::trailer::PROPOSAL).map(str::to_owned),
+                body: Some(render::kpi_body(&record, &version)),
+            });
+            search.push(SearchRow {
+                kpi_id: id.to_string(),
+                name: record.name.clone(),
+                summary: record.summary.clone(),
+                definition: record.definition.clone(),
+            });
+        } else if let Some(domain) = file.path.strip_suffix(&format!("/{DOMAIN_FILE}")) {
+            let info = format::domain_from_toml(text)
+                .map_err(|error| anyhow::anyhow!("{error:?}"))
+                .with_context(|| format!("{} in commit {oid} is not a valid domain file", file.path))?;
+            domains.push(DomainVersionRow {
+                domain_id: domain.to_owned(),
+                release_seq: seq,
+                name: info.name,
+                description: info.description,
+            });
+        }
+    }
+
+    cursor.head = Some(oid);
+    cursor.next_seq += 1;
+    cursor.last_version = Some(version);
+    Ok(IndexedCommit {
+        release,
+        kpis,
+        domains,
+        search,
+    })
+}
+
+/// The part of the commit title after `<kpi id> <version>: ` (or `Ontology <version>: `).
+fn release_title(details: &CommitDetails) -> String {
+    match details.title.split_once(": ") {
+        Some((_, rest)) if !rest.trim().is_empty() => rest.trim().to_owned(),
+        _ => details.title.trim().to_owned(),
+    }
+}
+
+fn release_bump(details: &CommitDetails, previous: Option<&Version>, version: &Version) -> Option<String> {
+    let previous = previous?;
+    details
+        .trailer(ontology_core::store::trailer::BUMP)
+        .and_then(|b| b.parse::<Bump>().ok())
+        .or_else(|| Bump::between(previous, version))
+        .map(|b| b.to_string())
+}
+
+fn rfc3339(seconds: i64) -> anyhow::Result<String> {
+    Ok(OffsetDateTime::from_unix_timestamp(seconds)?.format(&Rfc3339)?)
+}

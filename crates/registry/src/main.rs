@@ -1,0 +1,27 @@
+//! `ontology-registry`: the KPI ontology registry's server and command line.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod app;
+mod catalog;
+mod cli;
+mod indexer;
+mod problem;
+mod progress;
+mod registry;
+mod representation;
+mod routes;
+mod telemetry;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

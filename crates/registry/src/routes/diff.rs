@@ -1,0 +1,102 @@
+//! `diff.json`: the field-by-field difference between two versions of a KPI, with the bump
+//! the version rules require for it.
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use axum::response::Response;
+use ontology_core::{Bump, KpiId, KpiRecord, bump};
+use semver::Version;
+use serde::{Deserialize, Serialize};
+
+use super::ontology::{PinParams, pin_is_exact, resolve_kpi_pin};
+use crate::app::AppState;
+use crate::catalog::Body;
+use crate::catalog::history::KpiVersion;
+use crate::problem::{ApiError, ApiResult};
+use crate::representation::{Caching, JSON, Representation};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DocumentParams {
+    #[serde(flatten)]
+    pub pins: PinParams,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Change<'a> {
+    field: &'a str,
+    before: &'a serde_json::Value,
+    after: &'a serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct DiffDocument<'a> {
+    id: &'a KpiId,
+    from: &'a Version,
+    to: &'a Version,
+    bump: Option<Bump>,
+    changes: Vec<Change<'a>>,
+}
+
+/// Reads a record back from its pinned body, dropping the members the API adds.
+pub fn record_from_body(body: &[u8]) -> anyhow::Result<KpiRecord> {
+    let mut value: serde_json::Value = serde_json::from_slice(body)?;
+    if let Some(object) = value.as_object_mut() {
+        for added in ["released_in", "links", "open_disputes"] {
+            object.remove(added);
+        }
+    }
+    Ok(serde_json::from_value(value)?)
+}
+
+pub async fn diff(app: &AppState, id: &KpiId, params: &DocumentParams, headers: &HeaderMap) -> ApiResult<Response> {
+    let (Some(from_text), Some(to_text)) = (&params.from, &params.to) else {
+        return Err(ApiError::malformed_request(
+            "diff.json needs both `from` and `to`, each a version or a range, such as ?from=1.0.0&to=2.0.0",
+        ));
+    };
+    let (from, to): (Arc<KpiVersion>, Arc<KpiVersion>) = {
+        let history = app.catalog.read();
+        (
+            resolve_kpi_pin(&history, id, "from", from_text)?,
+            resolve_kpi_pin(&history, id, "to", to_text)?,
+        )
+    };
+    if from.version > to.version {
+        return Err(ApiError::malformed_request(format!(
+            "`from` ({}) is newer than `to` ({}): give the older version as `from`",
+            from.version, to.version
+        )));
+    }
+
+    let before = record_from_body(app.catalog.kpi_body(id, &from).await?.bytes())?;
+    let after = record_from_body(app.catalog.kpi_body(id, &to).await?.bytes())?;
+    let changes = bump::diff(&before, &after);
+    let document = DiffDocument {
+        id,
+        from: &from.version,
+        to: &to.version,
+        bump: bump::minimum_bump(&changes),
+        changes: changes
+            .iter()
+            .map(|change| Change {
+                field: change.field,
+                before: &change.before,
+                after: &change.after,
+            })
+            .collect(),
+    };
+    let body = Arc::new(Body::new(serde_json::to_vec(&document).map_err(anyhow::Error::from)?));
+
+    let exact = pin_is_exact(from_text) && pin_is_exact(to_text);
+    Ok(Representation {
+        body: &body,
+        content_type: JSON,
+        caching: if exact { Caching::Immutable } else { Caching::Short },
+        ontology_version: None,
+        kpi_version: None,
+    }
+    .respond(headers))
+}
