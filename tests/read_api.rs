@@ -47,9 +47,15 @@ async fn registry_with_history(backend: Backend) -> (TestRegistry, TestServer, H
         publish_edit(&repository, "customers.gross_revenue_retention", Bump::Patch, "Tighten the summary", |d| {
             d.summary = format!("{} Reported quarterly and annually.", d.summary);
         }),
-        publish_edit(&repository, "customers.gross_revenue_retention", Bump::Major, "Measure on ARR at list price", |d| {
-            d.formula = "Recurring revenue at period end from the starting cohort, excluding expansion, over that cohort's recurring revenue at period start, both at list price. Capped at 100 %.".into();
-        }),
+        publish_edit(
+            &repository,
+            "customers.gross_revenue_retention",
+            Bump::Major,
+            "Measure on ARR at list price",
+            |d| {
+                d.formula = "Recurring revenue at period end from the starting cohort, excluding expansion, over that cohort's recurring revenue at period start, both at list price. Capped at 100 %.".into();
+            },
+        ),
         publish_edit(&repository, "customers.net_revenue_retention", Bump::Minor, "Relate NRR to logo churn", |d| {
             if !d.related.iter().any(|r| r.as_str() == "customers.logo_churn_rate") {
                 d.related.push(ontology_core::KpiId::parse("customers.logo_churn_rate").unwrap());
@@ -119,7 +125,9 @@ async fn pinning_across_versions(backend: Backend) {
     assert_eq!(old["released_in"], "1.1.1");
 
     // Pins that match nothing.
-    for query in ["?version=^3", "?version=1.2.0", "?ontology=3.0.0", "?ontology=2.1.0&version=^1", "?version=1.0.0-beta"] {
+    for query in
+        ["?version=^3", "?version=1.2.0", "?ontology=3.0.0", "?ontology=2.1.0&version=^1", "?version=1.0.0-beta"]
+    {
         let response = server.get(&format!("{GRR}{query}")).await;
         assert_problem(response, 404, "version_not_found").await;
     }
@@ -169,7 +177,8 @@ async fn catalog_pinning(backend: Backend) {
 
     let (status, versions) = server.get_json("/api/ontology/customers/gross_revenue_retention/versions.json").await;
     assert_eq!(status, 200);
-    let listed: Vec<&str> = versions["versions"].as_array().unwrap().iter().map(|v| v["version"].as_str().unwrap()).collect();
+    let listed: Vec<&str> =
+        versions["versions"].as_array().unwrap().iter().map(|v| v["version"].as_str().unwrap()).collect();
     assert_eq!(listed, ["2.0.0", "1.1.1", "1.1.0", "1.0.0"]);
     assert_eq!(versions["versions"][0]["bump"], "major");
     assert_eq!(versions["versions"][0]["title"], "Measure on ARR at list price");
@@ -410,10 +419,7 @@ async fn starter_catalog_served(backend: Backend) {
     for word in ["owner", "planned", "in progress", "launched", "measuring", "checkpoint"] {
         assert!(formula.contains(word), "the formula names `{word}`");
     }
-    assert_eq!(
-        initiatives["links"]["self"],
-        "/api/ontology/customers/key_initiatives.json?version=1.0.0"
-    );
+    assert_eq!(initiatives["links"]["self"], "/api/ontology/customers/key_initiatives.json?version=1.0.0");
 
     let (_, grr) = server.get_json(GRR).await;
     assert_eq!(grr["tier"], "published");

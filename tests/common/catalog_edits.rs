@@ -25,7 +25,13 @@ fn latest_ontology_version(store: &GitStore) -> Version {
 }
 
 /// Commits a new version of an existing KPI with `edit` applied and the given bump.
-pub fn publish_edit(repository: &Path, kpi: &str, bump: Bump, title: &str, edit: impl FnOnce(&mut KpiDraft)) -> Published {
+pub fn publish_edit(
+    repository: &Path,
+    kpi: &str,
+    bump: Bump,
+    title: &str,
+    edit: impl FnOnce(&mut KpiDraft),
+) -> Published {
     let store = GitStore::open(repository).unwrap();
     let head = store.head().unwrap();
     let catalog = store.catalog_at(head).unwrap().catalog;
@@ -61,10 +67,7 @@ fn publish(
         record,
         new_domain,
         title: title.to_owned(),
-        author: Identity {
-            name: "test-editor".into(),
-            email: "test-editor@example.org".into(),
-        },
+        author: Identity { name: "test-editor".into(), email: "test-editor@example.org".into() },
         bump,
         ontology_version: ontology_version.clone(),
         proposal: None,
@@ -77,15 +80,8 @@ fn publish(
         .publish(
             head,
             &publication,
-            &Identity {
-                name: "KPI Ontology Registry".into(),
-                email: "registry@ontology-registry.invalid".into(),
-            },
+            &Identity { name: "KPI Ontology Registry".into(), email: "registry@ontology-registry.invalid".into() },
         )
         .unwrap();
-    Published {
-        kpi_version,
-        ontology_version,
-        commit: commit.to_string(),
-    }
+    Published { kpi_version, ontology_version, commit: commit.to_string() }
 }

@@ -139,11 +139,7 @@ impl TestRegistry {
     /// Starts a server on a random loopback port and waits until it listens.
     pub async fn start_with(&self, extra_args: &[&str]) -> TestServer {
         let mut command = self.command();
-        command
-            .args(["serve", "--bind", "127.0.0.1:0"])
-            .args(extra_args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        command.args(["serve", "--bind", "127.0.0.1:0"]).args(extra_args).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = command.spawn().expect("the registry binary starts");
         let stderr = child.stderr.take().unwrap();
 
@@ -166,9 +162,8 @@ impl TestRegistry {
             }
         });
 
-        let address = tokio::task::spawn_blocking(move || address_rx.recv_timeout(Duration::from_secs(120)))
-            .await
-            .unwrap();
+        let address =
+            tokio::task::spawn_blocking(move || address_rx.recv_timeout(Duration::from_secs(120))).await.unwrap();
         let address = match address {
             Ok(address) => address,
             Err(_) => {
@@ -271,21 +266,15 @@ impl Drop for TestServer {
 }
 
 pub fn terminate(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
     assert!(status.success(), "kill -TERM failed");
 }
 
 /// Asserts that a response is a problem document with the given status and code.
 pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str) -> Value {
     let actual_status = response.status().as_u16();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
+    let content_type =
+        response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
     let text = response.text().await.unwrap();
     assert_eq!(actual_status, status, "status of {text}");
     assert_eq!(content_type, "application/problem+json", "content type of {text}");
@@ -300,16 +289,7 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str
 
 /// Runs `git` against a repository and returns its standard output.
 pub fn git(repository: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .arg("--git-dir")
-        .arg(repository)
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(
-        output.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = Command::new("git").arg("--git-dir").arg(repository).args(args).output().expect("git runs");
+    assert!(output.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -21,16 +21,9 @@ impl TestDatabase {
         let mut connection = PgConnection::connect(&admin)
             .await
             .unwrap_or_else(|error| panic!("failed to connect to TEST_DATABASE_URL: {error}"));
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut connection)
-            .await
-            .unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut connection).await.unwrap();
         connection.close().await.unwrap();
-        TestDatabase {
-            url: replace_database(&admin, &name),
-            name,
-            admin,
-        }
+        TestDatabase { url: replace_database(&admin, &name), name, admin }
     }
 }
 

@@ -19,6 +19,7 @@ use serde_json::Value;
 use crate::record::{KpiRecord, Status, Tier};
 
 /// Size of a version step. Ordered: `Patch < Minor < Major`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Bump {
@@ -47,9 +48,7 @@ impl Bump {
 
     /// Returns the step from `from` to `to`, when `to` is exactly one step above `from`.
     pub fn between(from: &Version, to: &Version) -> Option<Bump> {
-        [Bump::Major, Bump::Minor, Bump::Patch]
-            .into_iter()
-            .find(|bump| &bump.apply(from) == to)
+        [Bump::Major, Bump::Minor, Bump::Patch].into_iter().find(|bump| &bump.apply(from) == to)
     }
 }
 

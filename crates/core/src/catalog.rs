@@ -32,20 +32,15 @@ pub struct Problem {
 
 impl Problem {
     fn new(file: impl Into<String>, field: Option<String>, message: impl Into<String>) -> Self {
-        Self {
-            file: file.into(),
-            field,
-            message: message.into(),
-        }
+        Self { file: file.into(), field, message: message.into() }
     }
 
     fn from_read_error(file: &str, error: ReadError) -> Vec<Problem> {
         match error {
             ReadError::Syntax { field, message } => vec![Problem::new(file, field, message)],
-            ReadError::Rules(errors) => errors
-                .into_iter()
-                .map(|e| Problem::new(file, Some(e.field), e.message))
-                .collect(),
+            ReadError::Rules(errors) => {
+                errors.into_iter().map(|e| Problem::new(file, Some(e.field), e.message)).collect()
+            }
         }
     }
 }
@@ -129,11 +124,12 @@ impl Catalog {
         }
 
         let ontology = ontology.unwrap_or_else(|| {
-            problems.push(Problem::new(ONTOLOGY_FILE, None, "missing: the catalog root needs an `ontology.toml` with `name` and `description`"));
-            OntologyInfo {
-                name: String::new(),
-                description: String::new(),
-            }
+            problems.push(Problem::new(
+                ONTOLOGY_FILE,
+                None,
+                "missing: the catalog root needs an `ontology.toml` with `name` and `description`",
+            ));
+            OntologyInfo { name: String::new(), description: String::new() }
         });
         for (domain, first_path) in &domain_dirs {
             if !domains.contains_key(domain) {
@@ -145,11 +141,7 @@ impl Catalog {
             }
         }
 
-        let catalog = Catalog {
-            ontology,
-            domains,
-            kpis,
-        };
+        let catalog = Catalog { ontology, domains, kpis };
         problems.extend(catalog.check_links());
         LoadedCatalog { catalog, problems }
     }
@@ -175,10 +167,7 @@ impl Catalog {
             });
         }
         for (id, record) in &self.kpis {
-            files.push(CatalogFile {
-                path: id.file_path(),
-                bytes: format::kpi_to_toml(record).into_bytes(),
-            });
+            files.push(CatalogFile { path: id.file_path(), bytes: format::kpi_to_toml(record).into_bytes() });
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
         files
@@ -206,11 +195,7 @@ impl Catalog {
                 problems.push(Problem::new(&file, Some(error.field), error.message));
             }
             if !self.domains.contains_key(&id.domain()) {
-                problems.push(Problem::new(
-                    &file,
-                    None,
-                    format!("domain `{}` has no `domain.toml`", id.domain_str()),
-                ));
+                problems.push(Problem::new(&file, None, format!("domain `{}` has no `domain.toml`", id.domain_str())));
             }
         }
         problems
@@ -218,10 +203,7 @@ impl Catalog {
 }
 
 /// Checks one record's links against a catalog, given a lookup of each KPI's status.
-pub fn check_record_links(
-    record: &KpiRecord,
-    status_of: impl Fn(&KpiId) -> Option<Status>,
-) -> Vec<FieldError> {
+pub fn check_record_links(record: &KpiRecord, status_of: impl Fn(&KpiId) -> Option<Status>) -> Vec<FieldError> {
     let mut errors = Vec::new();
     for (index, related) in record.related.iter().enumerate() {
         if related != &record.id && status_of(related).is_none() {
@@ -233,14 +215,11 @@ pub fn check_record_links(
     }
     if let Some(replacement) = &record.replaced_by {
         match status_of(replacement) {
-            None => errors.push(FieldError::new(
-                "replaced_by",
-                format!("`{replacement}` is not a KPI of this catalog"),
-            )),
-            Some(Status::Deprecated) => errors.push(FieldError::new(
-                "replaced_by",
-                format!("`{replacement}` is deprecated: name an active KPI"),
-            )),
+            None => {
+                errors.push(FieldError::new("replaced_by", format!("`{replacement}` is not a KPI of this catalog")))
+            }
+            Some(Status::Deprecated) => errors
+                .push(FieldError::new("replaced_by", format!("`{replacement}` is deprecated: name an active KPI"))),
             Some(Status::Active) => {}
         }
     }
@@ -328,10 +307,7 @@ fn collect_files(root: &Path, dir: &Path, files: &mut Vec<CatalogFile>) -> std::
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
                 .join("/");
-            files.push(CatalogFile {
-                path: relative,
-                bytes: std::fs::read(&path)?,
-            });
+            files.push(CatalogFile { path: relative, bytes: std::fs::read(&path)? });
         }
     }
     Ok(())

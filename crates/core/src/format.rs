@@ -45,10 +45,8 @@ impl DomainInfo {
 
         let name_chars = self.name.chars().count();
         if name_chars == 0 || name_chars > NAME_MAX_CHARS {
-            errors.push(FieldError::new(
-                "name",
-                format!("must be 1 to {NAME_MAX_CHARS} characters, found {name_chars}"),
-            ));
+            errors
+                .push(FieldError::new("name", format!("must be 1 to {NAME_MAX_CHARS} characters, found {name_chars}")));
         }
         if self.description.is_empty() {
             errors.push(FieldError::new("description", "must not be empty"));
@@ -76,14 +74,8 @@ fn syntax_error(error: toml::de::Error) -> ReadError {
     // toml reports the offending key in its message; the first line is the summary.
     let message = error.message().trim().to_owned();
     let field = field_from_message(&message);
-    let location = error
-        .span()
-        .map(|span| format!(" (at byte {})", span.start))
-        .unwrap_or_default();
-    ReadError::Syntax {
-        field,
-        message: format!("{message}{location}"),
-    }
+    let location = error.span().map(|span| format!(" (at byte {})", span.start)).unwrap_or_default();
+    ReadError::Syntax { field, message: format!("{message}{location}") }
 }
 
 /// Extracts a field name from serde messages such as "missing field `formula`" or

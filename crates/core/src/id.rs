@@ -24,11 +24,7 @@ pub struct IdError {
 }
 
 fn check_segment(kind: &'static str, value: &str) -> Result<(), IdError> {
-    let error = |reason| IdError {
-        kind,
-        value: value.chars().take(80).collect(),
-        reason,
-    };
+    let error = |reason| IdError { kind, value: value.chars().take(80).collect(), reason };
 
     let mut bytes = value.bytes();
     match bytes.next() {
@@ -40,9 +36,7 @@ fn check_segment(kind: &'static str, value: &str) -> Result<(), IdError> {
         return Err(error("it is longer than 63 characters"));
     }
     if !bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_')) {
-        return Err(error(
-            "only lower-case ASCII letters, digits and `_` are allowed",
-        ));
+        return Err(error("only lower-case ASCII letters, digits and `_` are allowed"));
     }
     Ok(())
 }
@@ -102,10 +96,7 @@ pub struct KpiId {
 
 impl KpiId {
     pub fn new(domain: &DomainId, key: &KpiKey) -> Self {
-        Self {
-            full: format!("{}.{}", domain.0, key.0),
-            dot: domain.0.len(),
-        }
+        Self { full: format!("{}.{}", domain.0, key.0), dot: domain.0.len() }
     }
 
     pub fn parse(value: &str) -> Result<Self, IdError> {

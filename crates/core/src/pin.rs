@@ -28,10 +28,7 @@ pub struct PinError {
 
 impl VersionPin {
     pub fn parse(value: &str) -> Result<Self, PinError> {
-        let error = |reason: String| PinError {
-            value: value.chars().take(80).collect(),
-            reason,
-        };
+        let error = |reason: String| PinError { value: value.chars().take(80).collect(), reason };
         let text = value.trim();
         if text.is_empty() {
             return Err(error("it is empty; give a version such as 1.2.0 or a range such as ^1.2".into()));
@@ -48,9 +45,7 @@ impl VersionPin {
                 return Ok(VersionPin::Exact(version));
             }
         }
-        VersionReq::parse(text)
-            .map(VersionPin::Range)
-            .map_err(|e| error(e.to_string()))
+        VersionReq::parse(text).map(VersionPin::Range).map_err(|e| error(e.to_string()))
     }
 
     pub fn is_exact(&self) -> bool {
@@ -67,10 +62,9 @@ impl VersionPin {
     /// Picks the highest of `versions` (sorted ascending) that the pin matches.
     pub fn select<'a, T>(&self, versions: &'a [T], version_of: impl Fn(&T) -> &Version) -> Option<&'a T> {
         match self {
-            VersionPin::Exact(exact) => versions
-                .binary_search_by(|item| version_of(item).cmp(exact))
-                .ok()
-                .map(|index| &versions[index]),
+            VersionPin::Exact(exact) => {
+                versions.binary_search_by(|item| version_of(item).cmp(exact)).ok().map(|index| &versions[index])
+            }
             VersionPin::Range(range) => versions.iter().rev().find(|item| range.matches(version_of(item))),
         }
     }
@@ -102,10 +96,7 @@ mod tests {
     }
 
     fn pick(pin: &str, list: &[Version]) -> Option<String> {
-        VersionPin::parse(pin)
-            .unwrap()
-            .select(list, |v| v)
-            .map(ToString::to_string)
+        VersionPin::parse(pin).unwrap().select(list, |v| v).map(ToString::to_string)
     }
 
     #[test]

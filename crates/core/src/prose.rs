@@ -8,10 +8,7 @@ use unicode_normalization::UnicodeNormalization;
 pub fn normalize(text: &str) -> String {
     let unified = text.replace("\r\n", "\n").replace('\r', "\n");
 
-    let mut lines: Vec<&str> = unified
-        .split('\n')
-        .map(|line| line.trim_end_matches([' ', '\t']))
-        .collect();
+    let mut lines: Vec<&str> = unified.split('\n').map(|line| line.trim_end_matches([' ', '\t'])).collect();
     while lines.first().is_some_and(|line| line.is_empty()) {
         lines.remove(0);
     }
@@ -31,9 +28,7 @@ pub fn normalize_line(text: &str) -> String {
 
 /// Whether the text holds a control character (other than LF and TAB in prose).
 pub fn has_control_chars(text: &str, allow_newlines: bool) -> bool {
-    text.chars().any(|c| {
-        c.is_control() && !(allow_newlines && (c == '\n' || c == '\t'))
-    })
+    text.chars().any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t')))
 }
 
 #[cfg(test)]

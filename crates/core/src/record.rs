@@ -22,6 +22,7 @@ pub const NAME_MAX_CHARS: usize = 120;
 pub const UNIT_MAX_CHARS: usize = 32;
 
 /// What kind of value a KPI reports.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KpiType {
@@ -36,6 +37,7 @@ pub enum KpiType {
 }
 
 /// Whether a third-party standard anchors the definition.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Tier {
@@ -46,6 +48,7 @@ pub enum Tier {
 }
 
 /// A company stage, for stage relevance.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stage {
@@ -57,6 +60,7 @@ pub enum Stage {
 }
 
 /// How much a KPI matters at a stage.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Priority {
@@ -67,6 +71,7 @@ pub enum Priority {
 }
 
 /// A function of the company that owns a KPI.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OwningFunction {
@@ -82,6 +87,7 @@ pub enum OwningFunction {
 }
 
 /// Lifecycle of a KPI. KPIs are never deleted, only deprecated.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -103,10 +109,7 @@ impl IsoDate {
 
 impl fmt::Display for IsoDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = self
-            .0
-            .format(format_description!("[year]-[month]-[day]"))
-            .map_err(|_| fmt::Error)?;
+        let text = self.0.format(format_description!("[year]-[month]-[day]")).map_err(|_| fmt::Error)?;
         f.write_str(&text)
     }
 }
@@ -169,14 +172,18 @@ impl<'de> Deserialize<'de> for BoundValue {
 }
 
 /// The range a KPI's value can take, such as `max = 100` for gross revenue retention.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Bounds {
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
     pub min: Option<BoundValue>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<f64>))]
     pub max: Option<BoundValue>,
 }
 
 /// The third-party standard that anchors a published KPI.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Standard {
@@ -188,16 +195,20 @@ pub struct Standard {
 }
 
 /// Where a definition comes from and when it entered the registry.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Source {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Date))]
     pub first_published: IsoDate,
     pub standard: Option<Standard>,
     /// Date of back-attribution to a standard, if the KPI was ever promoted.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Date))]
     pub promoted_at: Option<IsoDate>,
 }
 
 /// How much a KPI matters at one company stage.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StageRelevance {
@@ -208,9 +219,12 @@ pub struct StageRelevance {
 /// A KPI record as it arrives, before normalisation and the per-record rules.
 ///
 /// Field order is the canonical order of the file format and of the JSON API.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", schema(as = KpiRecord))]
 pub struct KpiDraft {
+    #[cfg_attr(feature = "openapi", schema(value_type = String, pattern = "^[a-z][a-z0-9_]{0,62}\\.[a-z][a-z0-9_]{0,62}$"))]
     pub id: KpiId,
     pub name: String,
     pub summary: String,
@@ -225,13 +239,16 @@ pub struct KpiDraft {
     #[serde(default)]
     pub pitfalls: Vec<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub related: Vec<KpiId>,
     pub tier: Tier,
     pub source: Source,
     pub stage_relevance: Vec<StageRelevance>,
     pub owning_functions: Vec<OwningFunction>,
     pub status: Status,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub replaced_by: Option<KpiId>,
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "1.0.0"))]
     pub version: Version,
 }
 
@@ -245,10 +262,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -272,17 +286,10 @@ impl KpiDraft {
         self.check_lifecycle(&mut errors);
 
         if !self.version.pre.is_empty() || !self.version.build.is_empty() {
-            errors.push(FieldError::new(
-                "version",
-                "pre-release and build metadata are not used for KPI versions",
-            ));
+            errors.push(FieldError::new("version", "pre-release and build metadata are not used for KPI versions"));
         }
 
-        if errors.is_empty() {
-            Ok(KpiRecord(self))
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(KpiRecord(self)) } else { Err(errors) }
     }
 
     fn normalize(&mut self) {
@@ -311,18 +318,13 @@ impl KpiDraft {
     fn check_text_fields(&self, errors: &mut Vec<FieldError>) {
         let name_chars = self.name.chars().count();
         if name_chars == 0 || name_chars > NAME_MAX_CHARS {
-            errors.push(FieldError::new(
-                "name",
-                format!("must be 1 to {NAME_MAX_CHARS} characters, found {name_chars}"),
-            ));
+            errors
+                .push(FieldError::new("name", format!("must be 1 to {NAME_MAX_CHARS} characters, found {name_chars}")));
         }
         if let Some(unit) = &self.unit {
             let unit_chars = unit.chars().count();
             if unit_chars == 0 || unit_chars > UNIT_MAX_CHARS {
-                errors.push(FieldError::new(
-                    "unit",
-                    format!("must be 1 to {UNIT_MAX_CHARS} characters when present"),
-                ));
+                errors.push(FieldError::new("unit", format!("must be 1 to {UNIT_MAX_CHARS} characters when present")));
             }
         }
 
@@ -364,10 +366,9 @@ impl KpiDraft {
                 "bounds",
                 "must give `min`, `max` or both; leave `bounds` out for an unbounded KPI",
             )),
-            (Some(min), Some(max)) if min.0 > max.0 => errors.push(FieldError::new(
-                "bounds",
-                format!("`min` ({}) is greater than `max` ({})", min.0, max.0),
-            )),
+            (Some(min), Some(max)) if min.0 > max.0 => {
+                errors.push(FieldError::new("bounds", format!("`min` ({}) is greater than `max` ({})", min.0, max.0)))
+            }
             _ => {}
         }
         if self.kind == KpiType::Text {
@@ -378,14 +379,11 @@ impl KpiDraft {
     fn check_attribution(&self, errors: &mut Vec<FieldError>) {
         let source = &self.source;
         match (self.tier, &source.standard) {
-            (Tier::Published, None) => errors.push(FieldError::new(
-                "source.standard",
-                "a `published` KPI must name the standard that anchors it",
-            )),
-            (Tier::Editorial, Some(_)) => errors.push(FieldError::new(
-                "tier",
-                "a KPI anchored to a standard must have tier `published`",
-            )),
+            (Tier::Published, None) => errors
+                .push(FieldError::new("source.standard", "a `published` KPI must name the standard that anchors it")),
+            (Tier::Editorial, Some(_)) => {
+                errors.push(FieldError::new("tier", "a KPI anchored to a standard must have tier `published`"))
+            }
             _ => {}
         }
 
@@ -414,10 +412,7 @@ impl KpiDraft {
                 ));
             }
             if promoted_at < source.first_published {
-                errors.push(FieldError::new(
-                    "source.promoted_at",
-                    "is earlier than `source.first_published`",
-                ));
+                errors.push(FieldError::new("source.promoted_at", "is earlier than `source.first_published`"));
             }
         }
     }
@@ -455,10 +450,7 @@ impl KpiDraft {
                 errors.push(FieldError::new(format!("related[{index}]"), "a KPI cannot relate to itself"));
             }
             if !related.insert(id) {
-                errors.push(FieldError::new(
-                    format!("related[{index}]"),
-                    format!("`{id}` is listed more than once"),
-                ));
+                errors.push(FieldError::new(format!("related[{index}]"), format!("`{id}` is listed more than once")));
             }
         }
     }
@@ -466,10 +458,7 @@ impl KpiDraft {
     fn check_lifecycle(&self, errors: &mut Vec<FieldError>) {
         if let Some(replacement) = &self.replaced_by {
             if self.status != Status::Deprecated {
-                errors.push(FieldError::new(
-                    "replaced_by",
-                    "only a `deprecated` KPI can name a replacement",
-                ));
+                errors.push(FieldError::new("replaced_by", "only a `deprecated` KPI can name a replacement"));
             }
             if replacement == &self.id {
                 errors.push(FieldError::new("replaced_by", "a KPI cannot replace itself"));
@@ -482,10 +471,7 @@ impl KpiDraft {
 pub fn check_http_url(url: &str) -> Result<(), String> {
     match url::Url::parse(url) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() => Ok(()),
-        Ok(parsed) => Err(format!(
-            "scheme `{}` is not allowed: use an http or https URL",
-            parsed.scheme()
-        )),
+        Ok(parsed) => Err(format!("scheme `{}` is not allowed: use an http or https URL", parsed.scheme())),
         Err(error) => Err(format!("invalid URL: {error}")),
     }
 }
@@ -551,10 +537,7 @@ pub(crate) mod tests {
             summary: "Share of recurring revenue kept.".into(),
             kind: KpiType::Percentage,
             unit: Some("%".into()),
-            bounds: Some(Bounds {
-                min: Some(BoundValue(0.0)),
-                max: Some(BoundValue(100.0)),
-            }),
+            bounds: Some(Bounds { min: Some(BoundValue(0.0)), max: Some(BoundValue(100.0)) }),
             definition: "Definition.".into(),
             formula: "Kept over start.".into(),
             why_it_matters: "Why.".into(),
@@ -572,10 +555,7 @@ pub(crate) mod tests {
                 }),
                 promoted_at: None,
             },
-            stage_relevance: vec![StageRelevance {
-                stage: Stage::SeriesA,
-                priority: Priority::Required,
-            }],
+            stage_relevance: vec![StageRelevance { stage: Stage::SeriesA, priority: Priority::Required }],
             owning_functions: vec![OwningFunction::CustomerSuccess],
             status: Status::Active,
             replaced_by: None,
@@ -611,10 +591,7 @@ pub(crate) mod tests {
     #[test]
     fn duplicate_stage_rejected() {
         let mut draft = sample_draft();
-        draft.stage_relevance.push(StageRelevance {
-            stage: Stage::SeriesA,
-            priority: Priority::Optional,
-        });
+        draft.stage_relevance.push(StageRelevance { stage: Stage::SeriesA, priority: Priority::Optional });
         let errors = draft.validate().unwrap_err();
         assert_eq!(fields(&errors), ["stage_relevance[1].stage"]);
     }
@@ -640,10 +617,7 @@ pub(crate) mod tests {
     #[test]
     fn inverted_bounds_rejected() {
         let mut draft = sample_draft();
-        draft.bounds = Some(Bounds {
-            min: Some(BoundValue(5.0)),
-            max: Some(BoundValue(1.0)),
-        });
+        draft.bounds = Some(Bounds { min: Some(BoundValue(5.0)), max: Some(BoundValue(1.0)) });
         assert_eq!(fields(&draft.validate().unwrap_err()), ["bounds"]);
     }
 

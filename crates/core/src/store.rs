@@ -104,23 +104,15 @@ pub struct CommitDetails {
 
 impl CommitDetails {
     pub fn trailer(&self, key: &str) -> Option<&str> {
-        self.trailers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
+        self.trailers.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
     }
 
     pub fn trailer_values(&self, key: &str) -> Vec<&str> {
-        self.trailers
-            .iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_str())
-            .collect()
+        self.trailers.iter().filter(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str()).collect()
     }
 
     pub fn ontology_version(&self) -> Option<Version> {
-        self.trailer(trailer::ONTOLOGY_VERSION)
-            .and_then(|v| Version::parse(v).ok())
+        self.trailer(trailer::ONTOLOGY_VERSION).and_then(|v| Version::parse(v).ok())
     }
 }
 
@@ -145,9 +137,7 @@ impl GitStore {
             ErrorCode::NotFound => StoreError::Missing(path.to_owned()),
             _ => StoreError::Git(error),
         })?;
-        Ok(Self {
-            path: path.to_owned(),
-        })
+        Ok(Self { path: path.to_owned() })
     }
 
     fn repo(&self) -> Result<Repository, StoreError> {
@@ -174,9 +164,7 @@ impl GitStore {
         repo.reference(BRANCH, commit, false, "create main")?;
         tag(&repo, &INITIAL_VERSION, commit)?;
 
-        Ok(Self {
-            path: path.to_owned(),
-        })
+        Ok(Self { path: path.to_owned() })
     }
 
     pub fn head(&self) -> Result<Oid, StoreError> {
@@ -232,10 +220,7 @@ impl GitStore {
             Ok(_) => {}
             Err(error) if matches!(error.code(), ErrorCode::Modified | ErrorCode::Locked) => {
                 let actual = self.head()?;
-                return Err(StoreError::HeadMoved {
-                    expected: expected_head,
-                    actual,
-                });
+                return Err(StoreError::HeadMoved { expected: expected_head, actual });
             }
             Err(error) => return Err(error.into()),
         }
@@ -305,10 +290,7 @@ impl GitStore {
                     }
                     let Some(path) = new_file.path().and_then(Path::to_str) else { continue };
                     let blob = repo.find_blob(new_file.id())?;
-                    changed.push(CatalogFile {
-                        path: path.to_owned(),
-                        bytes: blob.content().to_vec(),
-                    });
+                    changed.push(CatalogFile { path: path.to_owned(), bytes: blob.content().to_vec() });
                 }
             }
         }
@@ -360,12 +342,12 @@ pub fn tag_ref(version: &Version) -> String {
 }
 
 fn tag(repo: &Repository, version: &Version, commit: Oid) -> Result<(), StoreError> {
-    repo.reference(&tag_ref(version), commit, false, "tag ontology version")
-        .map(|_| ())
-        .map_err(|error| match error.code() {
+    repo.reference(&tag_ref(version), commit, false, "tag ontology version").map(|_| ()).map_err(|error| {
+        match error.code() {
             ErrorCode::Exists => StoreError::VersionExists(version.clone()),
             _ => StoreError::Git(error),
-        })
+        }
+    })
 }
 
 fn message_title(message: &str) -> String {
@@ -417,12 +399,8 @@ fn commit_message(publication: &Publication) -> Result<String, StoreError> {
     let ontology_version = publication.ontology_version.to_string();
     trailers.push((trailer::ONTOLOGY_VERSION, &ontology_version));
 
-    let mut message = format!(
-        "{} {}: {}\n\n",
-        publication.record.id,
-        publication.record.version,
-        publication.title.trim()
-    );
+    let mut message =
+        format!("{} {}: {}\n\n", publication.record.id, publication.record.version, publication.title.trim());
     for (key, value) in trailers {
         check_trailer_value(key, value)?;
         message.push_str(&format!("{key}: {value}\n"));
@@ -443,10 +421,7 @@ fn write_catalog_tree(repo: &Repository, catalog: &Catalog) -> Result<Oid, git2:
                 if !domains.contains_key(domain) {
                     domains.insert(domain.to_owned(), repo.treebuilder(None)?);
                 }
-                domains
-                    .get_mut(domain)
-                    .expect("inserted above")
-                    .insert(name, blob, FILE_MODE)?;
+                domains.get_mut(domain).expect("inserted above").insert(name, blob, FILE_MODE)?;
             }
         }
     }
@@ -467,10 +442,9 @@ fn collect_tree(
         let path = if prefix.is_empty() { name.to_owned() } else { format!("{prefix}/{name}") };
         match entry.kind() {
             Some(ObjectType::Tree) => collect_tree(repo, &repo.find_tree(entry.id())?, &path, files)?,
-            Some(ObjectType::Blob) => files.push(CatalogFile {
-                path,
-                bytes: repo.find_blob(entry.id())?.content().to_vec(),
-            }),
+            Some(ObjectType::Blob) => {
+                files.push(CatalogFile { path, bytes: repo.find_blob(entry.id())?.content().to_vec() })
+            }
             _ => {}
         }
     }

@@ -89,9 +89,7 @@ impl Index {
 
     /// The last commit the index holds, `None` for an empty index.
     pub async fn head(&self) -> Result<Option<String>, sqlx::Error> {
-        let row = sqlx::query("SELECT commit_id FROM index_head WHERE id = 1")
-            .fetch_optional(self.db.pool())
-            .await?;
+        let row = sqlx::query("SELECT commit_id FROM index_head WHERE id = 1").fetch_optional(self.db.pool()).await?;
         row.map(|r| r.try_get::<String, _>("commit_id")).transpose()
     }
 
@@ -128,11 +126,9 @@ impl Index {
     }
 
     pub async fn releases(&self) -> Result<Vec<ReleaseRow>, sqlx::Error> {
-        let rows = sqlx::query(
-            "SELECT seq, version, commit_id, released_at, bump, title FROM releases ORDER BY seq",
-        )
-        .fetch_all(self.db.pool())
-        .await?;
+        let rows = sqlx::query("SELECT seq, version, commit_id, released_at, bump, title FROM releases ORDER BY seq")
+            .fetch_all(self.db.pool())
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(ReleaseRow {
@@ -264,10 +260,7 @@ impl Index {
     }
 }
 
-async fn insert_commit(
-    tx: &mut Transaction<'static, Any>,
-    commit: &IndexedCommit,
-) -> Result<(), sqlx::Error> {
+async fn insert_commit(tx: &mut Transaction<'static, Any>, commit: &IndexedCommit) -> Result<(), sqlx::Error> {
     let release = &commit.release;
     sqlx::query(
         "INSERT INTO releases (seq, version, commit_id, released_at, bump, title) \
@@ -318,10 +311,7 @@ async fn insert_commit(
 
     for row in &commit.search {
         // FTS5 tables have no primary key to upsert on, so both backends delete first.
-        sqlx::query("DELETE FROM kpi_search WHERE kpi_id = $1")
-            .bind(&row.kpi_id)
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query("DELETE FROM kpi_search WHERE kpi_id = $1").bind(&row.kpi_id).execute(&mut **tx).await?;
         sqlx::query("INSERT INTO kpi_search (kpi_id, name, summary, definition) VALUES ($1, $2, $3, $4)")
             .bind(&row.kpi_id)
             .bind(&row.name)

@@ -6,11 +6,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use axum::{Extension, Router};
 use ontology_core::GitStore;
 use ontology_governance::Database;
 use tokio::net::TcpListener;
@@ -20,7 +20,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::Level;
 
-use crate::catalog::CatalogService;
+use crate::catalog::{Body, CatalogService};
+use crate::openapi::{self, OpenApiBody};
 use crate::problem::{PROBLEM_JSON, problem_response};
 use crate::routes;
 
@@ -36,10 +37,7 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig {
-            public_url: None,
-            body_limit: 1024 * 1024,
-        }
+        ServerConfig { public_url: None, body_limit: 1024 * 1024 }
     }
 }
 
@@ -53,8 +51,14 @@ pub struct AppState {
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
-    Router::new()
-        .merge(routes::public_routes())
+    let (routes, collected) =
+        routes::public_routes().routes(utoipa_axum::routes!(openapi::openapi_json)).split_for_parts();
+    let document = openapi::document(collected);
+    let document =
+        OpenApiBody(Arc::new(Body::new(document.to_json().expect("the OpenAPI document serialises to JSON"))));
+
+    routes
+        .layer(Extension(document))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
@@ -67,11 +71,7 @@ pub fn router(state: AppState) -> Router {
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
-                    let request_id = request
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
+                    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
                     tracing::info_span!(
                         "request",
                         request_id = %request_id,
@@ -111,10 +111,8 @@ async fn problem_guard(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_problem = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    let is_problem =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
     if is_problem {
         return response;
     }
@@ -143,7 +141,11 @@ async fn problem_guard(request: Request, next: Next) -> Response {
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests
 /// finish.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await

@@ -101,10 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime")
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("failed to start the async runtime")
 }
 
 async fn serve(location: Location, args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -114,15 +111,11 @@ async fn serve(location: Location, args: ServeArgs) -> anyhow::Result<ExitCode> 
         catalog: registry.catalog.clone(),
         store: registry.store.clone(),
         db: registry.db.clone(),
-        config: Arc::new(ServerConfig {
-            public_url: args.public_url,
-            body_limit: args.body_limit,
-        }),
+        config: Arc::new(ServerConfig { public_url: args.public_url, body_limit: args.body_limit }),
     };
 
-    let listener = tokio::net::TcpListener::bind(args.bind)
-        .await
-        .with_context(|| format!("failed to listen on {}", args.bind))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("failed to listen on {}", args.bind))?;
     let address = listener.local_addr()?;
     let release = registry.catalog.read().latest_release().map(|r| r.version.to_string());
     tracing::info!(
@@ -172,12 +165,7 @@ fn validate(dir: &Path) -> anyhow::Result<ExitCode> {
 
     let catalog = &loaded.catalog;
     if loaded.problems.is_empty() {
-        println!(
-            "{}: {} KPIs in {} domains, no problems",
-            dir.display(),
-            catalog.kpis.len(),
-            catalog.domains.len()
-        );
+        println!("{}: {} KPIs in {} domains, no problems", dir.display(), catalog.kpis.len(), catalog.domains.len());
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!("{}: {} problems", dir.display(), loaded.problems.len());
@@ -223,10 +211,7 @@ fn export(location: &Location, requirement: &str, dir: &Path) -> anyhow::Result<
         anyhow::bail!("{} is not empty: export into a new or empty folder", dir.display());
     }
     let loaded = store.catalog_at(commit)?;
-    loaded
-        .catalog
-        .write_dir(dir)
-        .with_context(|| format!("failed to write {}", dir.display()))?;
+    loaded.catalog.write_dir(dir).with_context(|| format!("failed to write {}", dir.display()))?;
     println!(
         "exported ontology {version} ({} KPIs in {} domains) to {}",
         loaded.catalog.kpis.len(),

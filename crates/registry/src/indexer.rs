@@ -125,9 +125,8 @@ pub async fn catch_up(
 /// Turns one commit into index rows and advances the cursor. Blocking (reads git).
 fn index_commit(store: &GitStore, oid: Oid, cursor: &mut IndexCursor) -> anyhow::Result<IndexedCommit> {
     let details = store.describe(oid)?;
-    let version = details
-        .ontology_version()
-        .with_context(|| format!("commit {oid} has no valid Ontology-Version trailer"))?;
+    let version =
+        details.ontology_version().with_context(|| format!("commit {oid} has no valid Ontology-Version trailer"))?;
     if let Some(last) = &cursor.last_version {
         if &version <= last {
             bail!("commit {oid} carries ontology version {version}, not above {last}");
@@ -151,7 +150,8 @@ fn index_commit(store: &GitStore, oid: Oid, cursor: &mut IndexCursor) -> anyhow:
     let mut domains = Vec::new();
     let mut search = Vec::new();
     for file in &details.changed {
-        let text = std::str::from_utf8(&file.bytes).with_context(|| format!("{} in commit {oid} is not UTF-8", file.path))?;
+        let text =
+            std::str::from_utf8(&file.bytes).with_context(|| format!("{} in commit {oid} is not UTF-8", file.path))?;
         if let Some(id) = kpi_of_path(&file.path) {
             let record = format::kpi_from_toml(text)
                 .map_err(|error| anyhow::anyhow!("{error:?}"))
@@ -192,12 +192,7 @@ fn index_commit(store: &GitStore, oid: Oid, cursor: &mut IndexCursor) -> anyhow:
     cursor.head = Some(oid);
     cursor.next_seq += 1;
     cursor.last_version = Some(version);
-    Ok(IndexedCommit {
-        release,
-        kpis,
-        domains,
-        search,
-    })
+    Ok(IndexedCommit { release, kpis, domains, search })
 }
 
 /// The part of the commit title after `<kpi id> <version>: ` (or `Ontology <version>: `).

@@ -8,6 +8,7 @@ mod app;
 mod catalog;
 mod cli;
 mod indexer;
+mod openapi;
 mod problem;
 mod progress;
 mod registry;

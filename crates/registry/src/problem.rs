@@ -30,14 +30,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     fn client(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> ApiError {
-        ApiError::Client {
-            status,
-            code,
-            title,
-            detail: detail.into(),
-            errors: Vec::new(),
-            retry_after: None,
-        }
+        ApiError::Client { status, code, title, detail: detail.into(), errors: Vec::new(), retry_after: None }
     }
 
     pub fn invalid_version_requirement(detail: impl Into<String>) -> ApiError {
@@ -160,38 +153,20 @@ struct ProblemBody<'a> {
 /// Builds a problem response. Exposed for the few places (middleware, fallbacks) that
 /// answer without a handler.
 pub fn problem_response(status: StatusCode, code: &str, title: &str, detail: &str, errors: &[FieldError]) -> Response {
-    let body = ProblemBody {
-        kind: format!("/problems/{code}"),
-        title,
-        status: status.as_u16(),
-        detail,
-        code,
-        errors,
-    };
+    let body = ProblemBody { kind: format!("/problems/{code}"), title, status: status.as_u16(), detail, code, errors };
     let bytes = serde_json::to_vec(&body).expect("problem bodies serialise to JSON");
     let mut response = (status, bytes).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     response
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Client {
-                status,
-                code,
-                title,
-                detail,
-                errors,
-                retry_after,
-            } => {
+            ApiError::Client { status, code, title, detail, errors, retry_after } => {
                 let mut response = problem_response(status, code, title, &detail, &errors);
                 if let Some(seconds) = retry_after {
-                    response
-                        .headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
                 }
                 response
             }

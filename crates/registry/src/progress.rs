@@ -25,10 +25,7 @@ impl Progress {
 
     /// No progress output, for the server's own catch-up on start.
     pub fn hidden() -> Progress {
-        Progress {
-            enabled: false,
-            ..Progress::visible()
-        }
+        Progress { enabled: false, ..Progress::visible() }
     }
 
     pub fn start(&self, total: u64, message: &'static str) {

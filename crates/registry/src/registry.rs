@@ -40,10 +40,7 @@ impl Location {
 
 /// The committer of every commit the registry writes.
 pub fn registry_identity() -> Identity {
-    Identity {
-        name: "KPI Ontology Registry".into(),
-        email: "registry@ontology-registry.invalid".into(),
-    }
+    Identity { name: "KPI Ontology Registry".into(), email: "registry@ontology-registry.invalid".into() }
 }
 
 /// An open registry.
@@ -78,16 +75,12 @@ pub fn ensure_repository(location: &Location) -> anyhow::Result<bool> {
 
 /// Reads a catalog tree and fails with every problem listed if it is not valid.
 pub fn read_valid_catalog(dir: &Path) -> anyhow::Result<Catalog> {
-    let loaded = Catalog::read_dir(dir)
-        .with_context(|| format!("failed to read the catalog tree {}; set --catalog to the folder holding ontology.toml", dir.display()))?;
+    let loaded = Catalog::read_dir(dir).with_context(|| {
+        format!("failed to read the catalog tree {}; set --catalog to the folder holding ontology.toml", dir.display())
+    })?;
     if !loaded.problems.is_empty() {
         let list: Vec<String> = loaded.problems.iter().map(|p| format!("  {p}")).collect();
-        bail!(
-            "the catalog tree {} has {} problems:\n{}",
-            dir.display(),
-            loaded.problems.len(),
-            list.join("\n")
-        );
+        bail!("the catalog tree {} has {} problems:\n{}", dir.display(), loaded.problems.len(), list.join("\n"));
     }
     Ok(loaded.catalog)
 }

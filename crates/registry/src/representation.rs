@@ -116,9 +116,10 @@ fn accepts_gzip(request: &HeaderMap) -> bool {
 /// prescribes for this header: `W/` prefixes are ignored, `*` matches any tag.
 fn if_none_match(header_value: &str, etag: &HeaderValue) -> bool {
     let Ok(current) = etag.to_str() else { return false };
-    header_value.split(',').map(str::trim).any(|candidate| {
-        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == current
-    })
+    header_value
+        .split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == current)
 }
 
 #[cfg(test)]

@@ -30,11 +30,7 @@ pub struct Encoded {
 impl Body {
     pub fn new(bytes: impl Into<Bytes>) -> Body {
         let bytes = bytes.into();
-        Body {
-            etag: strong_etag(&bytes),
-            bytes,
-            gzip: OnceLock::new(),
-        }
+        Body { etag: strong_etag(&bytes), bytes, gzip: OnceLock::new() }
     }
 
     pub fn bytes(&self) -> &Bytes {
@@ -60,10 +56,7 @@ impl Body {
                 encoder.write_all(&self.bytes).ok()?;
                 let compressed = encoder.finish().ok()?;
                 // A strong tag names exact bytes, so the compressed form gets its own.
-                Some(Encoded {
-                    etag: strong_etag(&compressed),
-                    bytes: Bytes::from(compressed),
-                })
+                Some(Encoded { etag: strong_etag(&compressed), bytes: Bytes::from(compressed) })
             })
             .as_ref()
     }

@@ -158,18 +158,13 @@ impl History {
                     history.latest_body = body;
                 }
                 None => {
-                    self.kpis.insert(
-                        id,
-                        KpiHistory {
-                            versions: vec![version],
-                            latest_body: body,
-                        },
-                    );
+                    self.kpis.insert(id, KpiHistory { versions: vec![version], latest_body: body });
                 }
             }
         }
         for row in domains {
-            let id = DomainId::parse(&row.domain_id).with_context(|| format!("stored domain id `{}`", row.domain_id))?;
+            let id =
+                DomainId::parse(&row.domain_id).with_context(|| format!("stored domain id `{}`", row.domain_id))?;
             self.domains.entry(id).or_default().versions.push(DomainVersion {
                 release_seq: to_seq(row.release_seq)?,
                 name: row.name.clone(),
@@ -211,10 +206,7 @@ fn header(value: &Version) -> HeaderValue {
 }
 
 fn parse_bump(value: &Option<String>) -> anyhow::Result<Option<Bump>> {
-    value
-        .as_deref()
-        .map(|b| b.parse::<Bump>().map_err(anyhow::Error::msg))
-        .transpose()
+    value.as_deref().map(|b| b.parse::<Bump>().map_err(anyhow::Error::msg)).transpose()
 }
 
 fn release_from_row(row: &ReleaseRow) -> anyhow::Result<Release> {
@@ -231,8 +223,8 @@ fn release_from_row(row: &ReleaseRow) -> anyhow::Result<Release> {
 }
 
 fn kpi_version_from_row(row: &KpiVersionRow) -> anyhow::Result<KpiVersion> {
-    let version = Version::parse(&row.version)
-        .with_context(|| format!("stored version `{}` of {}", row.version, row.kpi_id))?;
+    let version =
+        Version::parse(&row.version).with_context(|| format!("stored version `{}` of {}", row.version, row.kpi_id))?;
     Ok(KpiVersion {
         version_header: header(&version),
         version,

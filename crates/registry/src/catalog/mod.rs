@@ -211,10 +211,6 @@ impl CatalogService {
     /// `releases.json`, all releases newest first.
     pub fn releases_body(&self) -> Arc<Body> {
         let history = self.read();
-        history
-            .live
-            .releases
-            .get_or_init(|| Arc::new(Body::new(render::releases_body(&history))))
-            .clone()
+        history.live.releases.get_or_init(|| Arc::new(Body::new(render::releases_body(&history)))).clone()
     }
 }

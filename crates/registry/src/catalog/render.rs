@@ -48,8 +48,10 @@ pub mod links {
     }
 }
 
-#[derive(Serialize)]
-struct KpiLinks {
+/// Paths to the KPI version itself, its domain and catalog as of its release, its web
+/// page and its version list.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KpiLinks {
     #[serde(rename = "self")]
     this: String,
     domain: String,
@@ -58,12 +60,19 @@ struct KpiLinks {
     versions: String,
 }
 
-#[derive(Serialize)]
-struct KpiDocument<'a> {
+/// A KPI record with the ontology version that first contained it and its links.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KpiDocument<'a> {
     #[serde(flatten)]
+    #[schema(value_type = ontology_core::KpiDraft)]
     record: &'a KpiRecord,
+    /// The ontology version that first contained this KPI version.
+    #[schema(value_type = String)]
     released_in: &'a Version,
     links: KpiLinks,
+    /// Open disputes against the KPI; only in unpinned and range answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    open_disputes: Option<u64>,
 }
 
 /// Renders the exact-pin body of a KPI version: the record, `released_in` and links.
@@ -80,6 +89,7 @@ pub fn kpi_body(record: &KpiRecord, released_in: &Version) -> String {
             html: links::kpi_html(id, &record.version),
             versions: links::kpi_versions(id),
         },
+        open_disputes: None,
     };
     serde_json::to_string(&document).expect("KPI documents serialise to JSON")
 }
@@ -94,20 +104,23 @@ pub fn live_kpi_body(pinned: &[u8], open_disputes: u64) -> Vec<u8> {
     body
 }
 
-#[derive(Serialize)]
-struct IndexKpi<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IndexKpi<'a> {
+    #[schema(value_type = String)]
     id: &'a KpiId,
     name: &'a str,
     #[serde(rename = "type")]
     kind: &'a str,
     tier: &'a str,
     status: &'a str,
+    #[schema(value_type = String)]
     version: &'a Version,
     url: String,
 }
 
-#[derive(Serialize)]
-struct IndexDomain<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IndexDomain<'a> {
+    #[schema(value_type = String)]
     id: &'a DomainId,
     name: &'a str,
     description: &'a str,
@@ -115,8 +128,10 @@ struct IndexDomain<'a> {
     kpis: Vec<IndexKpi<'a>>,
 }
 
-#[derive(Serialize)]
-struct IndexDocument<'a> {
+/// The catalog at one ontology version.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct IndexDocument<'a> {
+    #[schema(value_type = String)]
     ontology_version: &'a Version,
     released_at: &'a str,
     commit: &'a str,
@@ -191,12 +206,14 @@ pub fn domain_body(release: &Release, id: &DomainId, domain: &DomainVersion, kpi
     body
 }
 
-#[derive(Serialize)]
-struct VersionEntry<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct VersionEntry<'a> {
+    #[schema(value_type = String)]
     version: &'a Version,
     bump: Option<Bump>,
     tier: &'a str,
     commit: &'a str,
+    #[schema(value_type = String)]
     ontology_version: &'a Version,
     merged_at: &'a str,
     title: &'a str,
@@ -205,12 +222,15 @@ struct VersionEntry<'a> {
 
 /// Renders `versions.json` of a KPI, newest first, with the versions up to release
 /// `up_to` (inclusive).
+/// The versions of one KPI, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct VersionsDocument<'a> {
+    #[schema(value_type = String)]
+    id: &'a KpiId,
+    versions: Vec<VersionEntry<'a>>,
+}
+
 pub fn versions_body(history: &History, id: &KpiId, kpi: &KpiHistory, up_to: u32) -> String {
-    #[derive(Serialize)]
-    struct Document<'a> {
-        id: &'a KpiId,
-        versions: Vec<VersionEntry<'a>>,
-    }
     let versions = kpi
         .versions
         .iter()
@@ -230,21 +250,25 @@ pub fn versions_body(history: &History, id: &KpiId, kpi: &KpiHistory, up_to: u32
             })
         })
         .collect();
-    serde_json::to_string(&Document { id, versions }).expect("versions serialise to JSON")
+    serde_json::to_string(&VersionsDocument { id, versions }).expect("versions serialise to JSON")
 }
 
 /// One KPI change of a release.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ReleaseChange<'a> {
+    #[schema(value_type = String)]
     pub id: &'a KpiId,
+    #[schema(value_type = Option<String>)]
     pub from: Option<&'a Version>,
+    #[schema(value_type = String)]
     pub to: &'a Version,
     pub bump: Option<Bump>,
     pub title: &'a str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ReleaseEntry<'a> {
+    #[schema(value_type = String)]
     pub ontology_version: &'a Version,
     pub commit: &'a str,
     pub released_at: &'a str,
@@ -284,15 +308,14 @@ pub fn release_entries(history: &History) -> Vec<ReleaseEntry<'_>> {
         .collect()
 }
 
+/// Every release, newest first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReleasesDocument<'a> {
+    releases: Vec<ReleaseEntry<'a>>,
+}
+
 pub fn releases_body(history: &History) -> String {
-    #[derive(Serialize)]
-    struct Document<'a> {
-        releases: Vec<ReleaseEntry<'a>>,
-    }
-    serde_json::to_string(&Document {
-        releases: release_entries(history),
-    })
-    .expect("releases serialise to JSON")
+    serde_json::to_string(&ReleasesDocument { releases: release_entries(history) }).expect("releases serialise to JSON")
 }
 
 #[cfg(test)]

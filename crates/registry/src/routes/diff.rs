@@ -3,38 +3,49 @@
 
 use std::sync::Arc;
 
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use ontology_core::{Bump, KpiId, KpiRecord, bump};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
-use super::ontology::{PinParams, pin_is_exact, resolve_kpi_pin};
+use super::ontology::{parse_kpi, pin_is_exact, resolve_kpi_pin};
 use crate::app::AppState;
 use crate::catalog::Body;
 use crate::catalog::history::KpiVersion;
+use crate::openapi::Problem;
 use crate::problem::{ApiError, ApiResult};
 use crate::representation::{Caching, JSON, Representation};
 
-#[derive(Debug, Default, Deserialize)]
-pub struct DocumentParams {
-    #[serde(flatten)]
-    pub pins: PinParams,
+/// The two versions to compare.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DiffQuery {
+    /// The older version: exact or a range, resolved to its highest match.
     from: Option<String>,
+    /// The newer version: exact or a range, resolved to its highest match.
     to: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Change<'a> {
+/// One field that differs.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Change<'a> {
     field: &'a str,
+    #[schema(value_type = Object)]
     before: &'a serde_json::Value,
+    #[schema(value_type = Object)]
     after: &'a serde_json::Value,
 }
 
-#[derive(Serialize)]
-struct DiffDocument<'a> {
+/// The difference between two versions of a KPI with the bump the version rules require.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DiffDocument<'a> {
+    #[schema(value_type = String)]
     id: &'a KpiId,
+    #[schema(value_type = String)]
     from: &'a Version,
+    #[schema(value_type = String)]
     to: &'a Version,
     bump: Option<Bump>,
     changes: Vec<Change<'a>>,
@@ -51,7 +62,30 @@ pub fn record_from_body(body: &[u8]) -> anyhow::Result<KpiRecord> {
     Ok(serde_json::from_value(value)?)
 }
 
-pub async fn diff(app: &AppState, id: &KpiId, params: &DocumentParams, headers: &HeaderMap) -> ApiResult<Response> {
+/// Field-by-field difference between two versions of a KPI.
+#[utoipa::path(
+    get,
+    path = "/api/ontology/{domain}/{key}/diff.json",
+    tag = "ontology",
+    params(
+        ("domain" = String, Path, description = "Domain id"),
+        ("key" = String, Path, description = "KPI key"),
+        DiffQuery,
+    ),
+    responses(
+        (status = 200, description = "The changed fields and the minimum bump they require", body = DiffDocument),
+        (status = 304, description = "`If-None-Match` matched"),
+        (status = 400, description = "`invalid_id`, `invalid_version_requirement`, or `malformed_request` when `from` or `to` is missing or `from` is newer", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found` or `version_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn diff(
+    State(app): State<AppState>,
+    Path((domain, key)): Path<(String, String)>,
+    Query(params): Query<DiffQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let id = &parse_kpi(&domain, &key)?;
     let (Some(from_text), Some(to_text)) = (&params.from, &params.to) else {
         return Err(ApiError::malformed_request(
             "diff.json needs both `from` and `to`, each a version or a range, such as ?from=1.0.0&to=2.0.0",
@@ -59,10 +93,7 @@ pub async fn diff(app: &AppState, id: &KpiId, params: &DocumentParams, headers: 
     };
     let (from, to): (Arc<KpiVersion>, Arc<KpiVersion>) = {
         let history = app.catalog.read();
-        (
-            resolve_kpi_pin(&history, id, "from", from_text)?,
-            resolve_kpi_pin(&history, id, "to", to_text)?,
-        )
+        (resolve_kpi_pin(&history, id, "from", from_text)?, resolve_kpi_pin(&history, id, "to", to_text)?)
     };
     if from.version > to.version {
         return Err(ApiError::malformed_request(format!(
@@ -81,11 +112,7 @@ pub async fn diff(app: &AppState, id: &KpiId, params: &DocumentParams, headers: 
         bump: bump::minimum_bump(&changes),
         changes: changes
             .iter()
-            .map(|change| Change {
-                field: change.field,
-                before: &change.before,
-                after: &change.after,
-            })
+            .map(|change| Change { field: change.field, before: &change.before, after: &change.after })
             .collect(),
     };
     let body = Arc::new(Body::new(serde_json::to_vec(&document).map_err(anyhow::Error::from)?));
@@ -98,5 +125,5 @@ pub async fn diff(app: &AppState, id: &KpiId, params: &DocumentParams, headers: 
         ontology_version: None,
         kpi_version: None,
     }
-    .respond(headers))
+    .respond(&headers))
 }

@@ -9,12 +9,22 @@ use serde_json::json;
 use crate::app::AppState;
 use crate::problem::problem_response;
 
-/// `GET /healthz`: the process runs and answers.
+/// Liveness: the process runs and answers.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "The process is alive")))]
 pub async fn live() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
-/// `GET /readyz`: the database answers and the git repository opens.
+/// Readiness: the database answers and the git repository opens.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready to serve"),
+        (status = 503, description = "The database or the git repository is unavailable", body = crate::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn ready(State(app): State<AppState>) -> Response {
     let database = app.db.ping().await;
     let store = app.store.clone();

@@ -1,4 +1,5 @@
-//! HTTP routes. The tree mirrors the URL tree.
+//! HTTP routes. The module tree mirrors the URL tree; every route is registered with its
+//! OpenAPI description, so the API document cannot miss one.
 
 pub mod diff;
 pub mod health;
@@ -6,20 +7,25 @@ pub mod ontology;
 pub mod releases;
 pub mod search;
 
-use axum::Router;
-use axum::routing::get;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::problem::ApiError;
 
 /// The public read API and the health checks.
-pub fn public_routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(health::live))
-        .route("/readyz", get(health::ready))
-        .route("/api/ontology/{segment}", get(ontology::catalog_segment))
-        .route("/api/ontology/{domain}/{file}", get(ontology::kpi))
-        .route("/api/ontology/{domain}/{key}/{document}", get(ontology::kpi_document))
+pub fn public_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(ontology::index))
+        .routes(routes!(releases::releases_json))
+        .routes(routes!(releases::releases_atom))
+        .routes(routes!(search::search))
+        .routes(routes!(ontology::domain))
+        .routes(routes!(ontology::kpi))
+        .routes(routes!(ontology::versions))
+        .routes(routes!(diff::diff))
 }
 
 pub async fn not_found() -> ApiError {

@@ -3,19 +3,30 @@
 use std::sync::Arc;
 
 use atom_syndication::{Content, Entry, Feed, FixedDateTime, Link, Person, Text};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::app::AppState;
 use crate::catalog::Body;
-use crate::catalog::render::{self, ReleaseEntry, links};
+use crate::catalog::render::{self, ReleaseEntry, ReleasesDocument, links};
 use crate::problem::ApiResult;
 use crate::representation::{ATOM, Caching, JSON, Representation};
 
 /// Releases listed in the feed; readers poll it and only need the recent ones.
 const FEED_ENTRIES: usize = 50;
 
-pub fn releases_json(app: &AppState, headers: &HeaderMap) -> ApiResult<Response> {
+/// Every ontology version, newest first, with the KPI versions it introduced.
+#[utoipa::path(
+    get,
+    path = "/api/ontology/releases.json",
+    tag = "ontology",
+    responses(
+        (status = 200, description = "All releases, newest first", body = ReleasesDocument),
+        (status = 304, description = "`If-None-Match` matched"),
+    )
+)]
+pub async fn releases_json(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let body = app.catalog.releases_body();
     let latest = app.catalog.read().latest_release().cloned();
     Ok(Representation {
@@ -25,10 +36,20 @@ pub fn releases_json(app: &AppState, headers: &HeaderMap) -> ApiResult<Response>
         ontology_version: latest.as_ref().map(|r| &r.version_header),
         kpi_version: None,
     }
-    .respond(headers))
+    .respond(&headers))
 }
 
-pub fn releases_atom(app: &AppState, headers: &HeaderMap) -> ApiResult<Response> {
+/// Atom feed of the latest releases.
+#[utoipa::path(
+    get,
+    path = "/api/ontology/releases.atom",
+    tag = "ontology",
+    responses(
+        (status = 200, description = "Atom 1.0 feed of the latest releases", content_type = "application/atom+xml", body = String),
+        (status = 304, description = "`If-None-Match` matched"),
+    )
+)]
+pub async fn releases_atom(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let body = {
         let history = app.catalog.read();
         history
@@ -48,7 +69,7 @@ pub fn releases_atom(app: &AppState, headers: &HeaderMap) -> ApiResult<Response>
         ontology_version: latest.as_ref().map(|r| &r.version_header),
         kpi_version: None,
     }
-    .respond(headers))
+    .respond(&headers))
 }
 
 /// A stable entry id: the same release always gets the same UUID, derived from its version
@@ -102,18 +123,12 @@ fn atom_feed(releases: &[ReleaseEntry<'_>], public_url: Option<&str>) -> String 
         })
         .collect();
 
-    let updated = releases
-        .first()
-        .map(|release| timestamp(release.released_at))
-        .unwrap_or_default();
+    let updated = releases.first().map(|release| timestamp(release.released_at)).unwrap_or_default();
     let feed = Feed {
         id: format!("urn:uuid:{}", uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, b"ontology-registry:releases")),
         title: Text::plain("KPI ontology releases"),
         updated,
-        authors: vec![Person {
-            name: "KPI ontology registry".into(),
-            ..Default::default()
-        }],
+        authors: vec![Person { name: "KPI ontology registry".into(), ..Default::default() }],
         links: vec![
             Link {
                 href: absolute(public_url, "/api/ontology/releases.atom"),

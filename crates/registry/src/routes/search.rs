@@ -2,15 +2,17 @@
 
 use std::sync::Arc;
 
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use ontology_core::KpiId;
 use semver::Version;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
 use crate::catalog::Body;
 use crate::catalog::render::links;
+use crate::openapi::Problem;
 use crate::problem::{ApiError, ApiResult};
 use crate::representation::{Caching, JSON, Representation};
 
@@ -19,8 +21,21 @@ const MAX_TERM_CHARS: usize = 64;
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
 
-#[derive(Serialize)]
-struct Hit<'a> {
+/// The search words and the number of results.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Words to look for in names, summaries and definitions; the last one also matches as
+    /// a prefix.
+    q: Option<String>,
+    /// Largest number of results, 1 to 100 (default 20).
+    limit: Option<String>,
+}
+
+/// A KPI that matches, with its latest version.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Hit<'a> {
+    #[schema(value_type = String)]
     id: &'a KpiId,
     name: &'a str,
     summary: &'a str,
@@ -28,14 +43,18 @@ struct Hit<'a> {
     kind: &'a str,
     tier: &'a str,
     status: &'a str,
+    #[schema(value_type = String)]
     version: &'a Version,
     url: String,
+    /// Relevance from the database's ranking function; higher is better.
     score: f64,
 }
 
-#[derive(Serialize)]
-struct SearchDocument<'a> {
+/// Search results, best first.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SearchDocument<'a> {
     query: &'a str,
+    #[schema(value_type = Option<String>)]
     ontology_version: Option<&'a Version>,
     results: Vec<Hit<'a>>,
 }
@@ -51,13 +70,34 @@ pub fn terms(query: &str) -> Vec<String> {
         .collect()
 }
 
-pub async fn search(app: &AppState, query: Option<&str>, limit: Option<i64>, headers: &HeaderMap) -> ApiResult<Response> {
-    let query = query.unwrap_or_default();
+/// Full-text search over the names, summaries and definitions of the latest KPI versions.
+#[utoipa::path(
+    get,
+    path = "/api/ontology/search.json",
+    tag = "ontology",
+    params(SearchQuery),
+    responses(
+        (status = 200, description = "Matching KPIs, best first", body = SearchDocument),
+        (status = 400, description = "`malformed_request`: no word in `q`, or a bad `limit`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn search(
+    State(app): State<AppState>,
+    Query(params): Query<SearchQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let query = params.q.as_deref().unwrap_or_default();
+    let limit = params
+        .limit
+        .as_deref()
+        .map(|text| {
+            text.parse::<i64>()
+                .map_err(|_| ApiError::malformed_request(format!("`limit` must be a whole number, not `{text}`")))
+        })
+        .transpose()?;
     let words = terms(query);
     if words.is_empty() {
-        return Err(ApiError::malformed_request(
-            "`q` must contain at least one word, such as ?q=retention",
-        ));
+        return Err(ApiError::malformed_request("`q` must contain at least one word, such as ?q=retention"));
     }
     let limit = limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
@@ -86,11 +126,7 @@ pub async fn search(app: &AppState, query: Option<&str>, limit: Option<i64>, hea
             })
         })
         .collect();
-    let document = SearchDocument {
-        query,
-        ontology_version: release.as_ref().map(|r| &r.version),
-        results,
-    };
+    let document = SearchDocument { query, ontology_version: release.as_ref().map(|r| &r.version), results };
     let body = Arc::new(Body::new(serde_json::to_vec(&document).map_err(anyhow::Error::from)?));
     drop(history);
 
@@ -101,5 +137,5 @@ pub async fn search(app: &AppState, query: Option<&str>, limit: Option<i64>, hea
         ontology_version: release.as_ref().map(|r| &r.version_header),
         kpi_version: None,
     }
-    .respond(headers))
+    .respond(&headers))
 }

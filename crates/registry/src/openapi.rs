@@ -1,0 +1,125 @@
+//! The OpenAPI 3.1 document of the whole API, generated from the route annotations.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Serialize;
+use utoipa::OpenApi;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::path::{Operation, PathItem};
+
+use crate::catalog::Body;
+use crate::representation::{Caching, JSON, Representation};
+
+/// An error, as `application/problem+json` (RFC 9457).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI reference naming the problem type, `/problems/<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// A fixed, machine-readable code such as `version_not_found`.
+    pub code: String,
+    /// For `validation_failed`: each broken rule with the field it concerns.
+    pub errors: Option<Vec<ProblemField>>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ProblemField {
+    /// Dotted path of the field, such as `source.standard.url`.
+    pub field: String,
+    pub message: String,
+}
+
+/// Schemas of documents that are assembled from bytes rather than serialised from one
+/// struct, and re-exports of the others.
+pub mod docs {
+    pub use crate::catalog::render::{IndexDocument, KpiDocument, VersionsDocument};
+
+    /// A domain at one ontology version with the full records of its KPIs.
+    #[derive(serde::Serialize, utoipa::ToSchema)]
+    pub struct DomainDocument {
+        pub ontology_version: String,
+        pub id: String,
+        pub name: String,
+        pub description: String,
+        pub kpis: Vec<KpiDocument<'static>>,
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "KPI ontology registry",
+        description = "Structured, semver-versioned, git-backed definitions of board KPIs. \
+            Pin the catalog with `ontology` and a KPI with `version`, exactly or by a Cargo-style range; \
+            exact pins answer immutable, cacheable bytes.",
+    ),
+    tags(
+        (name = "ontology", description = "The public read API"),
+        (name = "operations", description = "Health checks and this document"),
+    ),
+    components(schemas(Problem, ProblemField, docs::DomainDocument))
+)]
+struct ApiDoc;
+
+/// Routes whose parameter is a whole segment because the router cannot match `{id}.json`.
+/// The document names them as clients call them.
+const SEGMENT_ROUTES: [(&str, &str, &str, &str); 2] = [
+    ("/api/ontology/{domain_file}", "/api/ontology/{domain}.json", "domain_file", "domain"),
+    ("/api/ontology/{domain}/{key_file}", "/api/ontology/{domain}/{key}.json", "key_file", "key"),
+];
+
+/// Completes the document collected from the routes.
+pub fn document(collected: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi().merge_from(collected);
+    for (routed, documented, routed_param, documented_param) in SEGMENT_ROUTES {
+        if let Some(mut item) = document.paths.paths.remove(routed) {
+            rename_path_param(&mut item, routed_param, documented_param);
+            document.paths.paths.insert(documented.to_owned(), item);
+        }
+    }
+    document
+}
+
+fn rename_path_param(item: &mut PathItem, from: &str, to: &str) {
+    let operations: [&mut Option<Operation>; 4] = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete];
+    for operation in operations.into_iter().flatten() {
+        for parameter in operation.parameters.iter_mut().flatten() {
+            let RefOr::T(parameter) = parameter else { continue };
+            if parameter.name == from {
+                parameter.name = to.to_owned();
+                parameter.description = Some(match to {
+                    "domain" => "Domain id, such as `customers`".to_owned(),
+                    _ => "KPI key, such as `key_initiatives`".to_owned(),
+                });
+            }
+        }
+    }
+}
+
+/// The rendered document, shared with the handler.
+#[derive(Clone)]
+pub struct OpenApiBody(pub Arc<Body>);
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document of the whole API", content_type = "application/json"))
+)]
+pub async fn openapi_json(Extension(OpenApiBody(body)): Extension<OpenApiBody>, headers: HeaderMap) -> Response {
+    Representation {
+        body: &body,
+        content_type: JSON,
+        caching: Caching::Short,
+        ontology_version: None,
+        kpi_version: None,
+    }
+    .respond(&headers)
+}
