@@ -5,71 +5,11 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::catalog_edits::{Published, publish_edit};
+use common::history::registry_with_history;
 use common::{Backend, TestRegistry, TestServer, assert_problem, git};
-use ontology_core::Bump;
 use serde_json::Value;
 
 const GRR: &str = "/api/ontology/customers/gross_revenue_retention.json";
-
-/// A registry with five ontology versions:
-///
-/// | ontology | change |
-/// |---|---|
-/// | 1.0.0 | starter catalog, GRR 1.0.0 |
-/// | 1.1.0 | GRR 1.1.0 (name, minor) |
-/// | 1.1.1 | GRR 1.1.1 (summary, patch) |
-/// | 2.0.0 | GRR 2.0.0 (formula, major) |
-/// | 2.1.0 | NRR 1.1.0 (related, minor) |
-///
-/// The server indexes 1.1.0 to 2.1.0 on its second start, as after a crash that left the
-/// commits unindexed. Returns the bodies of exact pins read before those versions existed.
-async fn registry_with_history(backend: Backend) -> (TestRegistry, TestServer, HashMap<&'static str, Vec<u8>>) {
-    let registry = TestRegistry::new(backend).await;
-    let first = registry.start().await;
-    let mut before = HashMap::new();
-    for path in [
-        "/api/ontology/index.json?ontology=1.0.0",
-        "/api/ontology/customers.json?ontology=1.0.0",
-        "/api/ontology/customers/gross_revenue_retention.json?version=1.0.0",
-    ] {
-        let response = first.get(path).await;
-        assert_eq!(response.status(), 200, "{path}");
-        before.insert(path, response.bytes().await.unwrap().to_vec());
-    }
-    assert!(first.stop().success());
-
-    let repository = registry.repository();
-    let steps: Vec<Published> = vec![
-        publish_edit(&repository, "customers.gross_revenue_retention", Bump::Minor, "Rename to GRR", |d| {
-            d.name = "Gross Revenue Retention (GRR)".into();
-        }),
-        publish_edit(&repository, "customers.gross_revenue_retention", Bump::Patch, "Tighten the summary", |d| {
-            d.summary = format!("{} Reported quarterly and annually.", d.summary);
-        }),
-        publish_edit(
-            &repository,
-            "customers.gross_revenue_retention",
-            Bump::Major,
-            "Measure on ARR at list price",
-            |d| {
-                d.formula = "Recurring revenue at period end from the starting cohort, excluding expansion, over that cohort's recurring revenue at period start, both at list price. Capped at 100 %.".into();
-            },
-        ),
-        publish_edit(&repository, "customers.net_revenue_retention", Bump::Minor, "Relate NRR to logo churn", |d| {
-            if !d.related.iter().any(|r| r.as_str() == "customers.logo_churn_rate") {
-                d.related.push(ontology_core::KpiId::parse("customers.logo_churn_rate").unwrap());
-            } else {
-                d.related.retain(|r| r.as_str() != "customers.logo_churn_rate");
-            }
-        }),
-    ];
-    let versions: Vec<String> = steps.iter().map(|s| s.ontology_version.to_string()).collect();
-    assert_eq!(versions, ["1.1.0", "1.1.1", "2.0.0", "2.1.0"]);
-
-    let server = registry.start().await;
-    (registry, server, before)
-}
 
 async fn kpi(server: &TestServer, query: &str) -> (u16, Value, reqwest::header::HeaderMap) {
     let response = server.get(&format!("{GRR}{query}")).await;
@@ -173,7 +113,7 @@ async fn catalog_pinning(backend: Backend) {
         .filter(|k| k["id"] == "customers.gross_revenue_retention")
         .map(|k| k["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["Gross Revenue Retention (GRR)"]);
+    assert_eq!(names, ["Gross revenue retention (GRR)"]);
 
     let (status, versions) = server.get_json("/api/ontology/customers/gross_revenue_retention/versions.json").await;
     assert_eq!(status, 200);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod catalog_edits;
+pub mod history;
 pub mod pg;
 
 use std::io::{BufRead, BufReader};

@@ -72,26 +72,34 @@ pub fn router(state: AppState) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request| {
                     let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!(
-                        "request",
-                        request_id = %request_id,
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                    )
+                    let path = request.uri().path();
+                    // Probes poll every few seconds; their lines would drown the access log.
+                    if path == "/healthz" || path == "/readyz" {
+                        tracing::debug_span!("request", request_id = %request_id, method = %request.method(), path = %path)
+                    } else {
+                        tracing::info_span!("request", request_id = %request_id, method = %request.method(), path = %path)
+                    }
                 })
                 .on_request(())
-                .on_response(|response: &Response, latency: Duration, _span: &tracing::Span| {
+                .on_response(|response: &Response, latency: Duration, span: &tracing::Span| {
                     let status = response.status().as_u16();
                     let micros = latency.as_micros() as u64;
                     if response.status().is_server_error() {
-                        tracing::event!(Level::ERROR, status, micros, "request failed");
+                        tracing::error!(status, micros, "request failed");
+                    } else if is_health_check(span) {
+                        tracing::debug!(status, micros, "request finished");
                     } else {
-                        tracing::event!(Level::DEBUG, status, micros, "request finished");
+                        tracing::info!(status, micros, "request finished");
                     }
                 })
                 .on_failure(()),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Whether a request's span is one of the quiet ones (health probes), or disabled.
+fn is_health_check(span: &tracing::Span) -> bool {
+    span.metadata().is_none_or(|metadata| *metadata.level() == Level::DEBUG)
 }
 
 #[derive(Clone, Copy)]
@@ -151,32 +159,23 @@ pub async fn serve(
         .await
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "failed to listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Listens for SIGTERM and Ctrl-C from the moment it is called, and returns a future that
+/// resolves on the first of them. Registering before the server announces itself means a
+/// signal sent right after the announcement still stops it gracefully.
+pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "failed to listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
 
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+    })
 }

@@ -114,6 +114,7 @@ async fn serve(location: Location, args: ServeArgs) -> anyhow::Result<ExitCode> 
         config: Arc::new(ServerConfig { public_url: args.public_url, body_limit: args.body_limit }),
     };
 
+    let shutdown = app::shutdown_signal().context("failed to listen for termination signals")?;
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("failed to listen on {}", args.bind))?;
     let address = listener.local_addr()?;
@@ -125,7 +126,7 @@ async fn serve(location: Location, args: ServeArgs) -> anyhow::Result<ExitCode> 
         "listening on http://{address}"
     );
 
-    app::serve(listener, app::router(state), app::shutdown_signal()).await?;
+    app::serve(listener, app::router(state), shutdown).await?;
     registry.db.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
