@@ -12,7 +12,9 @@ use ontology_core::pin::VersionPin;
 use ontology_core::{Catalog, GitStore};
 
 use crate::app::{self, AppState, ServerConfig};
+use crate::progress::Progress;
 use crate::registry::{self, Location};
+use crate::synthetic;
 use crate::telemetry::{self, LogFormat};
 
 #[derive(Debug, Parser)]
@@ -59,6 +61,9 @@ enum Command {
         /// Root of the catalog tree.
         dir: PathBuf,
     },
+    /// Write a synthetic catalog for benchmarks: N KPIs over M domains, and with
+    /// `--versions K` above 1 a registry repository in --data-dir with K versions per KPI.
+    Generate(GenerateArgs),
     /// Write the catalog at an ontology version as a TOML tree.
     Export {
         /// Ontology version or range, such as 1.2.0 or ^1.
@@ -67,6 +72,24 @@ enum Command {
         /// Folder to write; it must not exist or be empty.
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// Number of KPIs.
+    #[arg(long)]
+    kpis: usize,
+    /// Number of domains the KPIs are spread over.
+    #[arg(long, default_value_t = 10)]
+    domains: usize,
+    /// Versions per KPI; above 1, the history is committed to a new repository in --data-dir.
+    #[arg(long, default_value_t = 1)]
+    versions: usize,
+    /// Seed of the pseudo-random text, so runs are reproducible.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Folder to write the catalog tree to; it must not exist or be empty.
+    dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -97,6 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init => runtime()?.block_on(init(location)),
         Command::Reindex => runtime()?.block_on(reindex(location)),
         Command::Export { ontology, dir } => export(&location, &ontology, &dir),
+        Command::Generate(args) => generate(&location, &args),
     }
 }
 
@@ -194,6 +218,24 @@ fn format_tree(dir: &Path) -> anyhow::Result<ExitCode> {
     }
     println!("{rewritten} files rewritten");
     Ok(if unreadable.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn generate(location: &Location, args: &GenerateArgs) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let shape = synthetic::Shape { kpis: args.kpis, domains: args.domains, seed: args.seed };
+    let catalog = synthetic::write_tree(shape, &args.dir)?;
+    println!("wrote {} KPIs in {} domains to {}", catalog.kpis.len(), catalog.domains.len(), args.dir.display());
+
+    if args.versions > 1 {
+        let commits = synthetic::write_history(&catalog, &location.data_dir, args.versions, &Progress::visible())?;
+        println!(
+            "committed {commits} versions to {} ({} versions per KPI)",
+            location.repository().display(),
+            args.versions
+        );
+    }
+    println!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Exports from git, the source of truth, so it works without a database.

@@ -14,6 +14,7 @@ mod progress;
 mod registry;
 mod representation;
 mod routes;
+mod synthetic;
 mod telemetry;
 
 fn main() -> ExitCode {
