@@ -11,6 +11,7 @@ use common::history::registry_with_history;
 use common::{Backend, TestRegistry, assert_problem, git};
 use ontology_core::{Bump, Catalog};
 use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Paths whose answers must survive a reindex byte for byte.
 const STABLE_PATHS: [&str; 16] = [
@@ -350,7 +351,53 @@ async fn compression_of_untagged_documents(backend: Backend) {
     assert!(identity.headers().get("content-encoding").is_none());
 }
 
+/// A request in flight when SIGTERM arrives is answered in full before the process exits,
+/// and no new connection is accepted meanwhile.
+async fn sigterm_finishes_in_flight_request(backend: Backend) {
+    let catalog_dir = tempfile::tempdir().unwrap();
+    let tree = catalog_dir.path().join("catalog");
+    let output = std::process::Command::new(common::binary())
+        .args(["generate", "--kpis", "3000", "--domains", "1", tree.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let registry = TestRegistry::with_catalog(backend, tree).await;
+    let server = registry.start().await;
+
+    // A small receive buffer and a slow reader keep the multi-megabyte answer in flight.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(server.address.parse().unwrap()).await.unwrap();
+    let request = format!("GET /api/ontology/domain_000.json HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.address);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut received = vec![0u8; 4096];
+    let first = stream.read(&mut received).await.unwrap();
+    received.truncate(first);
+
+    server.terminate();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        tokio::net::TcpStream::connect(&server.address).await.is_err(),
+        "the server stops accepting connections on SIGTERM"
+    );
+    stream.read_to_end(&mut received).await.unwrap();
+
+    let text = String::from_utf8_lossy(&received);
+    let (head, body) = text.split_once("\r\n\r\n").expect("a complete head");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap()))
+        .expect("a content length");
+    assert!(length > 5_000_000, "the answer is large enough to be in flight: {length} bytes");
+    assert_eq!(body.len(), length, "the whole body arrived");
+    let document: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(document["kpis"].as_array().unwrap().len(), 3000);
+    assert!(server.wait().success(), "the server exits cleanly after the last answer");
+}
+
 on_each_backend!(
+    sigterm_finishes_in_flight_request,
     reindex_gives_identical_answers,
     unindexed_commit_indexed_on_start,
     export_writes_valid_tree,

@@ -239,10 +239,25 @@ impl TestServer {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Sends SIGTERM without waiting.
+    pub fn terminate(&self) {
+        terminate(self.child.as_ref().unwrap());
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn stop(mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().unwrap();
         terminate(&child);
+        Self::wait_for_exit(&mut child)
+    }
+
+    /// Waits for a process that was already sent SIGTERM.
+    pub fn wait(mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        Self::wait_for_exit(&mut child)
+    }
+
+    fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = child.try_wait().unwrap() {
