@@ -314,6 +314,12 @@ impl AccountStore {
         Ok(account)
     }
 
+    /// Returns whether any account exists.
+    pub async fn any_exist(&self) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM accounts").fetch_one(self.db.pool()).await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
     /// Returns every account, ordered by username.
     pub async fn list(&self) -> Result<Vec<Account>, sqlx::Error> {
         let rows = sqlx::query("SELECT id, username, role, created_at, disabled_at FROM accounts ORDER BY username")

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sqlx::Row;
 
+use crate::audit::{self, Actor, AuditEvent, actions};
 use crate::db::Database;
 
 /// How many failed sign-ins are allowed within a window.
@@ -68,10 +69,12 @@ impl LoginThrottle {
         Ok(waits.into_iter().flatten().max().map(|ms| Duration::from_millis(ms.max(0) as u64)))
     }
 
-    /// Counts one failure, and deletes failures that have left the window.
+    /// Counts one failure with its audit row, and deletes failures that have left the
+    /// window.
     pub async fn record_failure(
         &self,
         policy: &LoginPolicy,
+        actor: &Actor,
         account_key: &str,
         client: &str,
         now_ms: i64,
@@ -87,6 +90,14 @@ impl LoginThrottle {
             .bind(client)
             .execute(&mut *tx)
             .await?;
+        let event = AuditEvent {
+            action: actions::LOGIN_FAILED,
+            target_kind: "account",
+            target_id: account_key,
+            before: None,
+            after: None,
+        };
+        audit::append(&mut tx, actor, &event).await?;
         tx.commit().await
     }
 

@@ -20,10 +20,11 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::Level;
 
+use crate::auth::AuthService;
 use crate::catalog::{Body, CatalogService};
 use crate::openapi::{self, OpenApiBody};
 use crate::problem::{PROBLEM_JSON, problem_response};
-use crate::routes;
+use crate::{routes, web};
 
 /// Settings the request handlers read.
 #[derive(Debug, Clone)]
@@ -47,17 +48,21 @@ pub struct AppState {
     pub store: GitStore,
     pub db: Database,
     pub config: Arc<ServerConfig>,
+    pub auth: Arc<AuthService>,
 }
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
-    let (routes, collected) =
-        routes::public_routes().routes(utoipa_axum::routes!(openapi::openapi_json)).split_for_parts();
+    let (routes, collected) = routes::public_routes()
+        .merge(routes::account_routes(&state))
+        .routes(utoipa_axum::routes!(openapi::openapi_json))
+        .split_for_parts();
     let document = openapi::document(collected);
     let document =
         OpenApiBody(Arc::new(Body::new(document.to_json().expect("the OpenAPI document serialises to JSON"))));
 
     routes
+        .merge(web::routes())
         .layer(Extension(document))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
@@ -119,9 +124,9 @@ async fn problem_guard(request: Request, next: Next) -> Response {
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_problem =
-        response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
-    if is_problem {
+    // Web pages render their own errors next to the form fields they concern.
+    let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes()).unwrap_or_default();
+    if content_type.starts_with(PROBLEM_JSON.as_bytes()) || content_type.starts_with(b"text/html") {
         return response;
     }
 

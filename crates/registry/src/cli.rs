@@ -12,6 +12,10 @@ use ontology_core::pin::VersionPin;
 use ontology_core::{Catalog, GitStore};
 
 use crate::app::{self, AppState, ServerConfig};
+use crate::auth::cli::{TokenCommand, UserCommand};
+use crate::auth::config::AuthArgs;
+use crate::auth::keys::ServerKey;
+use crate::auth::{self, AuthConfig, AuthService};
 use crate::progress::Progress;
 use crate::registry::{self, Location};
 use crate::synthetic;
@@ -72,6 +76,16 @@ enum Command {
         /// Folder to write; it must not exist or be empty.
         dir: PathBuf,
     },
+    /// Manage accounts: add, list, set-role, disable, enable, set-password.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Issue machine tokens without a running server.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +117,8 @@ struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "REGISTRY_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
     body_limit: usize,
+    #[command(flatten)]
+    auth: AuthArgs,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -121,6 +137,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reindex => runtime()?.block_on(reindex(location)),
         Command::Export { ontology, dir } => export(&location, &ontology, &dir),
         Command::Generate(args) => generate(&location, &args),
+        Command::User { command } => runtime()?.block_on(auth::cli::run_user(&location, command)),
+        Command::Token { command } => runtime()?.block_on(auth::cli::run_token(&location, command)),
     }
 }
 
@@ -131,11 +149,16 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 async fn serve(location: Location, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let registry = registry::open(&location).await?;
+    let auth_config = AuthConfig::from_args(&args.auth, args.public_url.as_deref())?;
+    let key = ServerKey::load(&location.data_dir)?;
+    let auth = AuthService::new(&registry.db, key, auth_config);
+    auth::ensure_first_admin(&auth.accounts).await.context("failed to create the first admin account")?;
     let state = AppState {
         catalog: registry.catalog.clone(),
         store: registry.store.clone(),
         db: registry.db.clone(),
         config: Arc::new(ServerConfig { public_url: args.public_url, body_limit: args.body_limit }),
+        auth: Arc::new(auth),
     };
 
     let shutdown = app::shutdown_signal().context("failed to listen for termination signals")?;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod app;
+mod auth;
 mod catalog;
 mod cli;
 mod indexer;
@@ -16,6 +17,7 @@ mod representation;
 mod routes;
 mod synthetic;
 mod telemetry;
+mod web;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();

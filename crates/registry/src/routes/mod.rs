@@ -1,17 +1,27 @@
 //! HTTP routes. The module tree mirrors the URL tree; every route is registered with its
 //! OpenAPI description, so the API document cannot miss one.
 
+pub mod accounts;
+pub mod audit;
+pub mod auth;
 pub mod diff;
 pub mod health;
 pub mod ontology;
 pub mod releases;
 pub mod search;
+pub mod tokens;
 
+use axum::extract::DefaultBodyLimit;
+use ontology_governance::Role;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::auth::layer::restricted;
 use crate::problem::ApiError;
+
+/// Largest body of the sign-in and account routes, which take a few short strings.
+const ACCOUNT_BODY_LIMIT: usize = 16 * 1024;
 
 /// The public read API and the health checks.
 pub fn public_routes() -> OpenApiRouter<AppState> {
@@ -26,6 +36,24 @@ pub fn public_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ontology::kpi))
         .routes(routes!(ontology::versions))
         .routes(routes!(diff::diff))
+}
+
+/// Signing in, accounts, tokens and the audit log. Every route other than signing in
+/// requires a role, checked by [`restricted`].
+pub fn account_routes(state: &AppState) -> OpenApiRouter<AppState> {
+    let signed_in = OpenApiRouter::new().routes(routes!(auth::current_account));
+    let admin = OpenApiRouter::new()
+        .routes(routes!(accounts::list, accounts::create))
+        .routes(routes!(accounts::update))
+        .routes(routes!(tokens::issue, tokens::list))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(audit::audit_log));
+
+    OpenApiRouter::new()
+        .routes(routes!(auth::create_token))
+        .merge(restricted(Role::Viewer, state, signed_in))
+        .merge(restricted(Role::Admin, state, admin))
+        .layer(DefaultBodyLimit::max(ACCOUNT_BODY_LIMIT))
 }
 
 pub async fn not_found() -> ApiError {

@@ -1,0 +1,23 @@
+//! Server-rendered web pages (askama templates in `web/templates`). They work without
+//! JavaScript and authenticate with the session cookie, never with bearer tokens.
+
+pub mod session;
+pub mod sign_in;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+
+use crate::app::AppState;
+
+/// Largest form body; the forms carry a few short fields.
+const FORM_BODY_LIMIT: usize = 16 * 1024;
+
+/// The sign-in, sign-out and account pages.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(sign_in::login_form).post(sign_in::login))
+        .route("/logout", get(sign_in::logout_form).post(sign_in::logout))
+        .route("/account", get(sign_in::account_page))
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+}
