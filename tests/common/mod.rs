@@ -2,6 +2,7 @@
 //! data directory (git repository and SQLite file) or its own PostgreSQL database.
 #![allow(dead_code)]
 
+pub mod auth;
 pub mod catalog_edits;
 pub mod history;
 pub mod pg;
