@@ -254,6 +254,7 @@ pub struct KpiDraft {
 
 /// A rule broken by a record, with the field it concerns (dotted path, such as
 /// `source.standard.url`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub field: String,

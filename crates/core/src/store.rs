@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use git2::{ErrorCode, ObjectType, Oid, Repository, RepositoryInitOptions, Signature, Sort, TreeBuilder};
+use git2::{ErrorCode, ObjectType, Oid, Repository, RepositoryInitOptions, Signature, TreeBuilder};
 use semver::Version;
 
 use crate::bump::Bump;
@@ -238,30 +238,27 @@ impl GitStore {
     }
 
     /// Lists the first-parent history of `main` from oldest to newest, starting after
-    /// `after` (or at the root when `after` is `None`).
+    /// `after` (or at the root when `after` is `None`). It follows parent links from the
+    /// head, so its cost grows with the number of commits listed, not with the history.
     pub fn history_after(&self, after: Option<Oid>) -> Result<Vec<Oid>, StoreError> {
         let repo = self.repo()?;
-        let head = self.head()?;
-        let mut walk = repo.revwalk()?;
-        walk.push(head)?;
-        walk.simplify_first_parent()?;
-        walk.set_sorting(Sort::TOPOLOGICAL)?;
-
         let mut commits = Vec::new();
-        let mut found = after.is_none();
-        for oid in walk {
-            let oid = oid?;
-            if Some(oid) == after {
-                found = true;
-                break;
+        let mut current = Some(repo.find_commit(self.head()?)?);
+        while let Some(commit) = current {
+            if Some(commit.id()) == after {
+                commits.reverse();
+                return Ok(commits);
             }
-            commits.push(oid);
+            commits.push(commit.id());
+            current = commit.parents().next();
         }
-        if !found {
-            return Err(StoreError::NotOnMain(after.expect("checked above")));
+        match after {
+            None => {
+                commits.reverse();
+                Ok(commits)
+            }
+            Some(missing) => Err(StoreError::NotOnMain(missing)),
         }
-        commits.reverse();
-        Ok(commits)
     }
 
     /// Reads a commit with its message trailers and the files it changed.

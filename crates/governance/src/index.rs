@@ -4,7 +4,12 @@
 
 use sqlx::{Any, Row, Transaction};
 
+use crate::audit::{self, Actor, AuditEvent};
 use crate::db::{Backend, Database};
+use crate::proposals::{MergeInfo, ProposalStore};
+
+/// Audit action of a merge.
+pub const PROPOSAL_MERGED: &str = "proposal.merged";
 
 /// An ontology version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +61,16 @@ pub struct SearchRow {
     pub definition: String,
 }
 
+/// A proposal that a commit merged, named by the commit's `Proposal:` trailer.
+#[derive(Debug, Clone)]
+pub struct MergedProposal {
+    pub id: i64,
+    pub merge: MergeInfo,
+    /// Who merged it: the reviewer when the merge is indexed as it happens, the registry
+    /// itself when a later start finds the commit unindexed.
+    pub actor: Actor,
+}
+
 /// Everything one commit adds to the index.
 #[derive(Debug, Clone)]
 pub struct IndexedCommit {
@@ -63,6 +78,7 @@ pub struct IndexedCommit {
     pub kpis: Vec<KpiVersionRow>,
     pub domains: Vec<DomainVersionRow>,
     pub search: Vec<SearchRow>,
+    pub merged_proposal: Option<MergedProposal>,
 }
 
 /// A search hit, best first.
@@ -94,6 +110,8 @@ impl Index {
     }
 
     /// Adds commits to the index in one transaction and moves the index head to the last.
+    /// A commit that merged a proposal also marks the proposal merged and writes the audit
+    /// row, in the same transaction, so git, the index and the proposal always agree.
     pub async fn apply(&self, commits: &[IndexedCommit]) -> Result<(), sqlx::Error> {
         let Some(last) = commits.last() else { return Ok(()) };
         let mut tx = self.db.begin_write().await?;
@@ -307,6 +325,24 @@ async fn insert_commit(tx: &mut Transaction<'static, Any>, commit: &IndexedCommi
         .bind(&domain.description)
         .execute(&mut **tx)
         .await?;
+    }
+
+    if let Some(merged) = &commit.merged_proposal {
+        if ProposalStore::mark_merged(&mut **tx, merged.id, &merged.merge).await? {
+            let id = merged.id.to_string();
+            audit::append(
+                &mut **tx,
+                &merged.actor,
+                &AuditEvent {
+                    action: PROPOSAL_MERGED,
+                    target_kind: "proposal",
+                    target_id: &id,
+                    before: None,
+                    after: Some(&merged.merge.commit),
+                },
+            )
+            .await?;
+        }
     }
 
     for row in &commit.search {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod db;
 pub mod index;
 pub mod login_throttle;
+pub mod proposals;
 pub mod timestamp;
 pub mod tokens;
 

@@ -23,6 +23,7 @@ use tracing::Level;
 use crate::auth::AuthService;
 use crate::catalog::{Body, CatalogService};
 use crate::openapi::{self, OpenApiBody};
+use crate::publisher::Publisher;
 use crate::problem::{PROBLEM_JSON, problem_response};
 use crate::{routes, web};
 
@@ -34,11 +35,13 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Largest accepted request body, in bytes.
     pub body_limit: usize,
+    /// Approvals from reviewers other than the author that a proposal needs to merge.
+    pub required_approvals: u32,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { public_url: None, body_limit: 1024 * 1024 }
+        ServerConfig { public_url: None, body_limit: 1024 * 1024, required_approvals: 1 }
     }
 }
 
@@ -49,12 +52,14 @@ pub struct AppState {
     pub db: Database,
     pub config: Arc<ServerConfig>,
     pub auth: Arc<AuthService>,
+    pub publisher: Arc<Publisher>,
 }
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
     let (routes, collected) = routes::public_routes()
         .merge(routes::account_routes(&state))
+        .merge(routes::proposal_routes(&state))
         .routes(utoipa_axum::routes!(openapi::openapi_json))
         .split_for_parts();
     let document = openapi::document(collected);

@@ -117,6 +117,9 @@ struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "REGISTRY_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
     body_limit: usize,
+    /// Approvals from reviewers other than the author that a proposal needs to merge.
+    #[arg(long, env = "REGISTRY_REQUIRED_APPROVALS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
+    required_approvals: u32,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -157,8 +160,13 @@ async fn serve(location: Location, args: ServeArgs) -> anyhow::Result<ExitCode> 
         catalog: registry.catalog.clone(),
         store: registry.store.clone(),
         db: registry.db.clone(),
-        config: Arc::new(ServerConfig { public_url: args.public_url, body_limit: args.body_limit }),
+        config: Arc::new(ServerConfig {
+            public_url: args.public_url,
+            body_limit: args.body_limit,
+            required_approvals: args.required_approvals,
+        }),
         auth: Arc::new(auth),
+        publisher: registry.publisher.clone(),
     };
 
     let shutdown = app::shutdown_signal().context("failed to listen for termination signals")?;

@@ -14,7 +14,11 @@ use ontology_core::catalog::DOMAIN_FILE;
 use ontology_core::store::{CommitDetails, kpi_of_path};
 use ontology_core::{Bump, GitStore, format};
 use ontology_governance::Index;
-use ontology_governance::index::{DomainVersionRow, IndexedCommit, KpiVersionRow, ReleaseRow, SearchRow};
+use ontology_governance::index::{
+    DomainVersionRow, IndexedCommit, KpiVersionRow, MergedProposal, ReleaseRow, SearchRow,
+};
+use ontology_governance::proposals::MergeInfo;
+use ontology_governance::{Actor, Channel};
 use semver::Version;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -32,6 +36,9 @@ pub struct IndexCursor {
     pub next_seq: i64,
     pub last_version: Option<Version>,
     pub latest: HashMap<String, Version>,
+    /// The proposal being merged by this process and who merges it, so the merge's audit
+    /// row names the reviewer. Commits found later (after a crash) name the registry.
+    pub merging: Option<(i64, Actor)>,
 }
 
 impl IndexCursor {
@@ -57,6 +64,7 @@ impl IndexCursor {
                 .transpose()
                 .context("stored release version")?,
             latest,
+            merging: None,
         })
     }
 }
@@ -189,10 +197,37 @@ fn index_commit(store: &GitStore, oid: Oid, cursor: &mut IndexCursor) -> anyhow:
         }
     }
 
+    let merged_proposal = merged_proposal(&details, &kpis, &release, cursor);
     cursor.head = Some(oid);
     cursor.next_seq += 1;
     cursor.last_version = Some(version);
-    Ok(IndexedCommit { release, kpis, domains, search })
+    Ok(IndexedCommit { release, kpis, domains, search, merged_proposal })
+}
+
+/// The proposal a commit merged, from its `Proposal:` trailer.
+fn merged_proposal(
+    details: &CommitDetails,
+    kpis: &[KpiVersionRow],
+    release: &ReleaseRow,
+    cursor: &IndexCursor,
+) -> Option<MergedProposal> {
+    let id: i64 = details.trailer(ontology_core::store::trailer::PROPOSAL)?.parse().ok()?;
+    let version = kpis.first()?.version.clone();
+    let actor = match &cursor.merging {
+        Some((merging, actor)) if *merging == id => actor.clone(),
+        _ => Actor::system(Channel::Startup),
+    };
+    Some(MergedProposal {
+        id,
+        merge: MergeInfo {
+            version,
+            ontology_version: release.version.clone(),
+            commit: release.commit_id.clone(),
+            merged_at: release.released_at.clone(),
+            merged_by: actor.username.clone(),
+        },
+        actor,
+    })
 }
 
 /// The part of the commit title after `<kpi id> <version>: ` (or `Ontology <version>: `).

@@ -12,6 +12,7 @@ mod indexer;
 mod openapi;
 mod problem;
 mod progress;
+mod publisher;
 mod registry;
 mod representation;
 mod routes;

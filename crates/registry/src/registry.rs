@@ -11,6 +11,7 @@ use ontology_governance::{Database, Index};
 use crate::catalog::CatalogService;
 use crate::indexer::{self, IndexCursor};
 use crate::progress::Progress;
+use crate::publisher::Publisher;
 
 pub const REPOSITORY_DIR: &str = "ontology.git";
 pub const SQLITE_FILE: &str = "registry.db";
@@ -48,6 +49,7 @@ pub struct Registry {
     pub store: GitStore,
     pub db: Database,
     pub catalog: Arc<CatalogService>,
+    pub publisher: Arc<Publisher>,
 }
 
 /// Creates the git repository from the seed catalog if the data directory has none.
@@ -100,8 +102,9 @@ pub async fn open(location: &Location) -> anyhow::Result<Registry> {
     let progress = if seeded { Progress::hidden() } else { Progress::visible() };
     indexer::catch_up(&store, &index, &mut cursor, &progress, |_| Ok(())).await?;
 
-    let catalog = Arc::new(CatalogService::load(index).await?);
-    Ok(Registry { store, db, catalog })
+    let catalog = Arc::new(CatalogService::load(index.clone()).await?);
+    let publisher = Arc::new(Publisher::new(store.clone(), index, catalog.clone(), cursor, registry_identity()));
+    Ok(Registry { store, db, catalog, publisher })
 }
 
 /// Drops the index and rebuilds it from git alone.

@@ -22,6 +22,17 @@ use quick_cache::sync::Cache;
 use semver::Version;
 
 pub use body::Body;
+
+/// Reads a record back from its pinned body, dropping the members the API adds.
+pub fn record_from_body(body: &[u8]) -> anyhow::Result<ontology_core::KpiRecord> {
+    let mut value: serde_json::Value = serde_json::from_slice(body)?;
+    if let Some(object) = value.as_object_mut() {
+        for added in ["released_in", "links", "open_disputes"] {
+            object.remove(added);
+        }
+    }
+    Ok(serde_json::from_value(value)?)
+}
 use history::{History, KpiVersion, Release};
 
 /// Bytes of cold bodies kept in memory, beyond the latest KPI bodies that always are.

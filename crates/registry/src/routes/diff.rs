@@ -6,13 +6,13 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use ontology_core::{Bump, KpiId, KpiRecord, bump};
+use ontology_core::{Bump, KpiId, bump};
 use semver::Version;
 use serde::{Deserialize, Serialize};
 
 use super::ontology::{parse_kpi, pin_is_exact, resolve_kpi_pin};
 use crate::app::AppState;
-use crate::catalog::Body;
+use crate::catalog::{Body, record_from_body};
 use crate::catalog::history::KpiVersion;
 use crate::openapi::Problem;
 use crate::problem::{ApiError, ApiResult};
@@ -49,17 +49,6 @@ pub struct DiffDocument<'a> {
     to: &'a Version,
     bump: Option<Bump>,
     changes: Vec<Change<'a>>,
-}
-
-/// Reads a record back from its pinned body, dropping the members the API adds.
-pub fn record_from_body(body: &[u8]) -> anyhow::Result<KpiRecord> {
-    let mut value: serde_json::Value = serde_json::from_slice(body)?;
-    if let Some(object) = value.as_object_mut() {
-        for added in ["released_in", "links", "open_disputes"] {
-            object.remove(added);
-        }
-    }
-    Ok(serde_json::from_value(value)?)
 }
 
 /// Field-by-field difference between two versions of a KPI.

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod diff;
 pub mod health;
 pub mod ontology;
+pub mod proposals;
 pub mod releases;
 pub mod search;
 pub mod tokens;
@@ -54,6 +55,27 @@ pub fn account_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .merge(restricted(Role::Viewer, state, signed_in))
         .merge(restricted(Role::Admin, state, admin))
         .layer(DefaultBodyLimit::max(ACCOUNT_BODY_LIMIT))
+}
+
+/// Largest body of the proposal routes: a full KPI record with long prose fits many times.
+const PROPOSAL_BODY_LIMIT: usize = 512 * 1024;
+
+/// Change proposals: editors propose, update and withdraw their own; reviewers review and
+/// merge.
+pub fn proposal_routes(state: &AppState) -> OpenApiRouter<AppState> {
+    let editor = OpenApiRouter::new()
+        .routes(routes!(proposals::create, proposals::list))
+        .routes(routes!(proposals::show, proposals::update))
+        .routes(routes!(proposals::withdraw))
+        .routes(routes!(proposals::show_review));
+    let reviewer = OpenApiRouter::new()
+        .routes(routes!(proposals::review, proposals::reviews))
+        .routes(routes!(proposals::merge));
+
+    OpenApiRouter::new()
+        .merge(restricted(Role::Editor, state, editor))
+        .merge(restricted(Role::Reviewer, state, reviewer))
+        .layer(DefaultBodyLimit::max(PROPOSAL_BODY_LIMIT))
 }
 
 pub async fn not_found() -> ApiError {
