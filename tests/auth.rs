@@ -34,7 +34,7 @@ async fn account_role(server: &TestServer, token: &str) -> String {
     response.json::<Value>().await.unwrap()["role"].as_str().unwrap().to_owned()
 }
 
-/// The audit log, newest first, read page by page with `limit`.
+/// Reads the whole audit log, newest first, page by page with `limit`.
 async fn audit_entries(server: &TestServer, admin: &str, limit: usize) -> Vec<Value> {
     let mut entries = Vec::new();
     let mut path = format!("/api/audit?limit={limit}");
@@ -115,7 +115,8 @@ async fn session_token_claims(backend: Backend) {
     assert_eq!(claims["jti"].as_str().unwrap().len(), 32);
     let iat = claims["iat"].as_i64().unwrap();
     let exp = claims["exp"].as_i64().unwrap();
-    assert!(iat >= before - 1 && iat <= now_secs(), "iat {iat}");
+    assert!(iat >= before - 1, "iat {iat} is before the request");
+    assert!(iat <= now_secs(), "iat {iat} is in the future");
     assert_eq!(exp - iat, 120);
 
     let expires_at = body["expires_at"].as_str().unwrap();
@@ -317,7 +318,7 @@ async fn role_change_applies_immediately(backend: Backend) {
     assert_eq!(account_role(&server, &token).await, "admin");
     assert_eq!(get_as(&server, "/api/audit", &token).await.status(), 200);
 
-    // Demoted over the API: the claim still says editor, the stored role decides.
+    // Demoted over the API: the claim still reads editor, and the stored role decides.
     let demote = json!({ "role": "viewer" });
     let response = call(&server, Method::PATCH, "/api/accounts/riley", Some(&admin), Some(demote)).await;
     assert_eq!(response.status(), 200);
@@ -326,9 +327,9 @@ async fn role_change_applies_immediately(backend: Backend) {
     assert!(body["detail"].as_str().unwrap().contains("admin"), "{body}");
 }
 
-/// Reads the OpenAPI document, and checks every operation with no token, a garbage token
-/// and a token of each role: below the documented minimum role 403, at or above it
-/// neither 401 nor 403; operations without a minimum role are public.
+/// Reads the OpenAPI document and calls every operation with no token, a garbage token
+/// and a token of each role. Below the documented minimum role the answer is 403, at or
+/// above it neither 401 nor 403. Operations without a minimum role are public.
 async fn every_operation_enforces_minimum_role(backend: Backend) {
     let registry = registry(backend).await;
     let server = registry.start().await;
@@ -360,7 +361,8 @@ async fn every_operation_enforces_minimum_role(backend: Backend) {
                 assert!(operation.get("security").is_none(), "{name} has security but no minimum role");
                 let response = call(&server, method.clone(), &url, None, body.clone()).await;
                 let status = response.status().as_u16();
-                assert!(status != 401 && status != 403, "{name} is public but answered {status} without a token");
+                assert_ne!(status, 401, "{name} is public but answered 401 without a token");
+                assert_ne!(status, 403, "{name} is public but answered 403 without a token");
                 continue;
             };
             minimum_roles.insert(name.clone(), minimum.to_owned());
@@ -380,7 +382,8 @@ async fn every_operation_enforces_minimum_role(backend: Backend) {
                     assert!(problem["detail"].as_str().unwrap().contains(minimum), "{name} as {role}: {problem}");
                 } else {
                     let status = response.status().as_u16();
-                    assert!(status != 401 && status != 403, "{name} as {role} (minimum {minimum}) answered {status}");
+                    assert_ne!(status, 401, "{name} as {role} (minimum {minimum})");
+                    assert_ne!(status, 403, "{name} as {role} (minimum {minimum})");
                 }
             }
         }
@@ -445,7 +448,8 @@ async fn accounts_api_validates(backend: Backend) {
     let created: Value = response.json().await.unwrap();
     assert_eq!(created["username"], "nora");
     assert_eq!(created["role"], "reviewer");
-    assert!(created.get("password").is_none() && created.get("password_hash").is_none(), "{created}");
+    assert!(created.get("password").is_none(), "{created}");
+    assert!(created.get("password_hash").is_none(), "{created}");
 
     let response = call(&server, Method::POST, "/api/accounts", Some(&admin), Some(request)).await;
     let body = assert_problem(response, 422, "validation_failed").await;
@@ -629,7 +633,8 @@ async fn web_sign_in_sets_session_cookie(backend: Backend) {
     let client = browser();
     let (cookie, csrf, page) = login_form(&client, &server, "?next=/account").await;
     assert_eq!(input_value(&page, "next").as_deref(), Some("/account"));
-    assert!(page.contains(r#"<label for="username">"#) && page.contains(r#"<label for="password">"#), "{page}");
+    assert!(page.contains(r#"<label for="username">"#), "{page}");
+    assert!(page.contains(r#"<label for="password">"#), "{page}");
 
     let wrong = [("username", "Admin"), ("password", "typed wrong"), ("csrf_token", &csrf), ("next", "/account")];
     let response = post_login(&client, &server, Some(&cookie), &wrong).await;
@@ -884,7 +889,8 @@ async fn cli_user_commands(backend: Backend) {
     let (ok, stdout, _) = registry.run(&["user", "list"]);
     assert!(ok);
     let dora = stdout.lines().find(|line| line.starts_with("dora ")).unwrap_or_else(|| panic!("{stdout}"));
-    assert!(dora.contains("reviewer") && dora.contains("disabled"), "{dora}");
+    assert!(dora.contains("reviewer"), "{dora}");
+    assert!(dora.contains("disabled"), "{dora}");
     assert!(stdout.lines().any(|line| line.starts_with("admin ") && line.contains("enabled")), "{stdout}");
 
     let (ok, _, stderr) = registry.run(&["user", "enable", "dora"]);

@@ -17,7 +17,7 @@ pub const JWT_SECRET: &str = "a test server key that is at least thirty-two byte
 /// The password of accounts made with [`add_user`].
 pub const USER_PASSWORD: &str = "user password for tests";
 
-/// A registry whose first start creates `admin` with [`ADMIN_PASSWORD`], signing tokens
+/// Creates a registry whose first start creates `admin` with [`ADMIN_PASSWORD`], signing tokens
 /// with [`JWT_SECRET`].
 pub async fn registry(backend: Backend) -> TestRegistry {
     let mut registry = TestRegistry::new(backend).await;
@@ -98,13 +98,13 @@ pub async fn get_as(server: &TestServer, path: &str, token: &str) -> reqwest::Re
     call(server, reqwest::Method::GET, path, Some(token), None).await
 }
 
-/// The claims of a JWT, read without checking the signature.
+/// Decodes the claims of a JWT without checking the signature.
 pub fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("a JWT has three parts");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
-/// The header of a JWT.
+/// Decodes the header of a JWT.
 pub fn header_of(token: &str) -> Value {
     let header = token.split('.').next().unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
@@ -116,7 +116,7 @@ pub fn sign(claims: &Value, algorithm: Algorithm, secret: &str) -> String {
         .unwrap()
 }
 
-/// An unsigned token with `"alg": "none"`.
+/// Builds an unsigned token with `"alg": "none"`.
 pub fn unsigned(claims: &Value) -> String {
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap());
@@ -134,7 +134,7 @@ pub fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
-/// The value of a response's `Set-Cookie` header for the named cookie.
+/// Returns a response's `Set-Cookie` header for the named cookie.
 pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
@@ -145,12 +145,12 @@ pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The value part of a `Set-Cookie` header (`name=value; attributes` to `value`).
+/// Returns the value part of a `Set-Cookie` header (`name=value; attributes` to `value`).
 pub fn cookie_value(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().split_once('=').unwrap().1.to_owned()
 }
 
-/// The value of a hidden or text input in a rendered page.
+/// Returns the value of a hidden or text input in a rendered page.
 pub fn input_value(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
@@ -158,7 +158,7 @@ pub fn input_value(html: &str, name: &str) -> Option<String> {
     Some(html[start..end].to_owned())
 }
 
-/// A client that does not follow redirects, so tests see the 303 and its cookies.
+/// Builds a client that does not follow redirects, so tests see the 303 and its cookies.
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).no_gzip().build().unwrap()
 }

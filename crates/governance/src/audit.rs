@@ -27,7 +27,7 @@ pub mod actions {
     pub const LOGIN_FAILED: &str = "login.failed";
 }
 
-/// How an action reached the registry.
+/// The interface through which an action reached the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
@@ -35,7 +35,7 @@ pub enum Channel {
     Api,
     /// The web pages.
     Web,
-    /// The `ontology-registry` command line, run by whoever can reach the database.
+    /// The `ontology-registry` command line, run by an operator with access to the database.
     Cli,
     /// The registry itself while it starts.
     Startup,
@@ -66,7 +66,7 @@ impl std::str::FromStr for Channel {
     }
 }
 
-/// Who performs an action.
+/// The account, channel and client address behind an action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     /// The signed-in account, `None` for the registry itself, the command line or an
@@ -78,16 +78,17 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// The registry acting on its own (first start) or an operator at the command line.
+    /// Returns the actor for the registry itself (first start) or an operator at the
+    /// command line.
     pub fn system(channel: Channel) -> Actor {
         Actor { username: None, channel, client: None }
     }
 }
 
-/// What happened, as the caller describes it.
+/// The description of an action that a caller appends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent<'a> {
-    /// Such as `account.role_changed`; see [`actions`].
+    /// An action name such as `account.role_changed` (see [`actions`]).
     pub action: &'a str,
     /// The kind of the thing acted on, such as `account`, `token` or `proposal`.
     pub target_kind: &'a str,

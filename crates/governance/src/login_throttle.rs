@@ -1,5 +1,5 @@
 //! Failed sign-ins counted per account and per client address over a sliding window.
-//! The counts live in the database, so every node of a PostgreSQL deployment sees the
+//! The counts live in the database, so every node of a PostgreSQL deployment reads the
 //! same ones and a restart does not reset them.
 
 use std::time::Duration;

@@ -18,7 +18,7 @@ pub fn parse(text: &str) -> Result<OffsetDateTime, time::error::Parse> {
     time::PrimitiveDateTime::parse(text, FORMAT).map(|moment| moment.assume_utc())
 }
 
-/// The current moment as stored text.
+/// Returns the current moment as stored text.
 pub fn now() -> String {
     format(OffsetDateTime::now_utc())
 }

@@ -178,7 +178,7 @@ impl TokenStore {
         })
     }
 
-    /// The token's state and its account, `None` for an unknown id.
+    /// Returns the token's state and its account, or `None` for an unknown id.
     pub async fn holder(&self, jti: &str) -> Result<Option<TokenHolder>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT t.kind, t.revoked_at, a.id, a.username, a.role, a.created_at, a.disabled_at \
@@ -215,7 +215,7 @@ impl TokenStore {
 
     /// Revokes a token and writes the audit row with `action`
     /// ([`actions::TOKEN_REVOKED`], or [`actions::SESSION_ENDED`] for signing out).
-    /// Returns `None` for an unknown id; revoking a revoked token changes nothing.
+    /// Returns `None` for an unknown id. Revoking a revoked token changes nothing.
     pub async fn revoke(&self, actor: &Actor, jti: &str, action: &str) -> Result<Option<TokenRecord>, sqlx::Error> {
         let mut tx = self.db.begin_write().await?;
         let row = sqlx::query(record_query!("WHERE t.jti = $1"))

@@ -1,5 +1,5 @@
-//! `user` and `token` commands: account and machine-token administration for whoever can
-//! reach the registry's database, with or without a running server.
+//! `user` and `token` commands: account and machine-token administration for operators
+//! with access to the registry's database, with or without a running server.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;

@@ -38,9 +38,9 @@ impl TrustedProxies {
     }
 
     /// Determines the client's address. From a trusted peer, `X-Forwarded-For` is read
-    /// from the right (the hop nearest to the registry), skipping trusted proxies; the
-    /// first untrusted address is the client. An unparsable entry stops the walk at the
-    /// last trusted hop, because nothing left of it can be believed.
+    /// from the right (the hop nearest to the registry) and trusted proxies are skipped,
+    /// so the first untrusted address is the client. An unparsable entry stops the walk
+    /// at the last trusted hop, because nothing left of it can be believed.
     pub fn client_address(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let peer = canonical(peer);
         if !self.contains(peer) {

@@ -41,7 +41,7 @@ pub struct Claims {
     pub jti: String,
 }
 
-/// Why a token was rejected. Clients see only this short reason.
+/// The reason a token was rejected. Clients get only this short reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenRejection {
     Expired,
@@ -102,7 +102,7 @@ impl ServerKey {
         }
     }
 
-    /// The CSRF token that binds a form to `value` (a session's token id, or the random
+    /// Computes the CSRF token that binds a form to `value` (a session's token id, or the random
     /// value of the sign-in cookie) for one `purpose`, as lower-case hex.
     pub fn csrf_token(&self, purpose: &str, value: &str) -> String {
         hex::encode(self.csrf_mac(purpose, value).finalize().into_bytes())

@@ -1,9 +1,9 @@
 //! The one place where protected routes are authorised.
 //!
-//! [`restricted`] wraps a group of routes with a minimum role: its route layer
+//! [`restricted`] wraps a group of routes with a minimum role. Its route layer
 //! authenticates the bearer token and compares the account's current role before any
-//! handler or body extractor runs, and the same role is written into each operation of
-//! the OpenAPI document (`security` and `x-minimum-role`), so the document and the check
+//! handler or body extractor runs. The same role is written into each operation of the
+//! OpenAPI document (`security` and `x-minimum-role`), so the document and the check
 //! cannot disagree. Handlers read the caller with the [`Principal`] extractor, which fails
 //! closed with 401 on a route outside a restricted group.
 

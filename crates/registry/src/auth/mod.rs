@@ -48,10 +48,10 @@ pub struct IssuedToken {
     pub record: TokenRecord,
 }
 
-/// Why signing in failed.
+/// The reason signing in failed.
 #[derive(Debug)]
 pub enum SignInError {
-    /// Unknown username or wrong password; the two are not told apart.
+    /// Unknown username or wrong password. The response does not distinguish the two.
     InvalidCredentials,
     /// The password is right but the account is disabled.
     Disabled,
@@ -236,7 +236,7 @@ pub async fn ensure_first_admin(accounts: &AccountStore) -> anyhow::Result<()> {
     match accounts.create_first_admin(&hash).await? {
         FirstAdmin::AccountsExist => Ok(()),
         FirstAdmin::Created if generated => {
-            // The one secret the registry ever logs: nobody could sign in otherwise.
+            // The one secret the registry ever logs, because no one could sign in otherwise.
             tracing::warn!(
                 "created the account `admin` with the generated password {}; sign in and replace it with `ontology-registry user set-password admin`",
                 password_text
@@ -250,7 +250,7 @@ pub async fn ensure_first_admin(accounts: &AccountStore) -> anyhow::Result<()> {
     }
 }
 
-/// A random password of 24 characters from an alphabet without look-alikes (no `0`/`O`,
+/// Generates a random password of 24 characters from an alphabet without look-alikes (no `0`/`O`,
 /// `1`/`l`/`I`), about 140 bits.
 pub fn generate_password() -> String {
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";

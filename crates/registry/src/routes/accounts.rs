@@ -140,7 +140,7 @@ pub async fn create(
 }
 
 /// Changes an account's role or disables or re-enables it. The change applies to the
-/// account's next request, whatever tokens it holds.
+/// account's next request, whatever tokens were issued to it.
 #[utoipa::path(
     patch,
     path = "/api/accounts/{username}",

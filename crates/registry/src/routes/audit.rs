@@ -92,7 +92,7 @@ pub async fn audit_log(
         return Err(ApiError::malformed_request("`before` must be an entry id, 1 or more"));
     }
 
-    // One more row than the page tells whether an older page exists.
+    // Reading one row more than the page shows whether an older page exists.
     let mut entries = app.auth.audit.page(query.before, limit + 1).await?;
     let next = if entries.len() as i64 > limit {
         entries.truncate(limit as usize);

@@ -35,7 +35,7 @@ pub struct NewTokenRequest {
     days: Option<u32>,
 }
 
-/// A stored token. The token itself appears only in the answer that issues it.
+/// A stored token. The token itself appears only in the response that issues it.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenDocument {
     /// The token id (`jti`).

@@ -13,7 +13,7 @@ use crate::app::AppState;
 /// Largest form body; the forms carry a few short fields.
 const FORM_BODY_LIMIT: usize = 16 * 1024;
 
-/// The sign-in, sign-out and account pages.
+/// Routes the sign-in, sign-out and account pages.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/login", get(sign_in::login_form).post(sign_in::login))

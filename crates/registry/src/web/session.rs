@@ -2,9 +2,9 @@
 //!
 //! The session cookie carries a session JWT and is `HttpOnly`, `SameSite=Strict` and, when
 //! the registry is served over https, `Secure`. Every state-changing form carries a CSRF
-//! token: for a signed-in page an HMAC of the session's token id under the server key,
-//! for the sign-in form an HMAC of a random value in a separate short-lived cookie
-//! (a signed double-submit), so a page on another site can submit neither.
+//! token. On a signed-in page it is an HMAC of the session's token id under the server
+//! key. On the sign-in form it is an HMAC of a random value in a separate short-lived
+//! cookie (a signed double-submit). A page on another site can forge neither.
 
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
@@ -34,7 +34,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
-/// The signed-in account of a page request, or `None` without a valid session cookie.
+/// Authenticates a page request by its session cookie, returning `None` without a valid one.
 pub async fn web_principal(app: &AppState, headers: &HeaderMap) -> Option<Principal> {
     let token = cookie(headers, SESSION_COOKIE)?;
     app.auth.authenticate(token).await.ok()
@@ -91,7 +91,7 @@ impl LoginCsrf {
     }
 }
 
-/// Whether a submitted sign-in form carries the token that matches its cookie.
+/// Checks that a submitted sign-in form carries the token that matches its cookie.
 pub fn login_csrf_valid(app: &AppState, headers: &HeaderMap, submitted: &str) -> bool {
     match cookie(headers, LOGIN_COOKIE) {
         Some(value) => app.auth.key.csrf_matches(LOGIN_PURPOSE, value, submitted),
@@ -99,7 +99,7 @@ pub fn login_csrf_valid(app: &AppState, headers: &HeaderMap, submitted: &str) ->
     }
 }
 
-/// The CSRF token of forms on signed-in pages.
+/// Computes the CSRF token of forms on signed-in pages.
 pub fn session_csrf_token(app: &AppState, principal: &Principal) -> String {
     app.auth.key.csrf_token(SESSION_PURPOSE, &principal.jti)
 }

@@ -16,7 +16,7 @@ use crate::auth::client::ClientAddress;
 use crate::auth::{SignInError, retry_after_secs};
 use crate::problem::{ApiError, ApiResult};
 
-/// Where a signed-in user goes when the sign-in form names no page.
+/// The page a signed-in user lands on when the sign-in form names no page.
 const HOME: &str = "/account";
 
 #[derive(Template, WebTemplate)]
@@ -52,8 +52,8 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-/// A fields of the sign-in form. Missing fields read as empty, so the page can say which
-/// one is missing.
+/// The fields of the sign-in form. Missing fields read as empty, so the page can show
+/// which one is missing.
 #[derive(Deserialize)]
 pub struct LoginForm {
     #[serde(default)]
@@ -98,7 +98,7 @@ fn respond(app: &AppState, status: StatusCode, page: LoginPage, csrf: &LoginCsrf
     response
 }
 
-/// The sign-in form.
+/// Renders the sign-in form.
 pub async fn login_form(State(app): State<AppState>, Query(query): Query<NextQuery>, headers: HeaderMap) -> Response {
     let csrf = LoginCsrf::for_request(&app, &headers);
     let page = login_page(&csrf, local_path(query.next.as_deref()), String::new());
@@ -167,7 +167,7 @@ fn redirect_to_login(next: &str) -> Response {
     Redirect::to(&format!("/login?next={next}")).into_response()
 }
 
-/// The signed-in account with a sign-out button.
+/// Renders the signed-in account with a sign-out button.
 pub async fn account_page(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let Some(principal) = session::web_principal(&app, &headers).await else {
         return redirect_to_login(HOME);
@@ -190,7 +190,7 @@ pub async fn account_page(State(app): State<AppState>, headers: HeaderMap) -> Re
     .into_response()
 }
 
-/// A page with the sign-out button, for links to `/logout`.
+/// Renders a page with the sign-out button, for links to `/logout`.
 pub async fn logout_form(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let Some(principal) = session::web_principal(&app, &headers).await else {
         return Redirect::to("/login").into_response();
