@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Serialize;
 use utoipa::OpenApi;
@@ -11,7 +10,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::path::{Operation, PathItem};
 
 use crate::catalog::Body;
-use crate::representation::{Caching, JSON, Representation};
+use crate::representation::{Caching, Conditional, JSON, Representation};
 
 /// An error, as `application/problem+json` (RFC 9457).
 #[derive(Serialize, utoipa::ToSchema)]
@@ -113,7 +112,7 @@ pub struct OpenApiBody(pub Arc<Body>);
     tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document of the whole API", content_type = "application/json"))
 )]
-pub async fn openapi_json(Extension(OpenApiBody(body)): Extension<OpenApiBody>, headers: HeaderMap) -> Response {
+pub async fn openapi_json(Extension(OpenApiBody(body)): Extension<OpenApiBody>, headers: Conditional) -> Response {
     Representation {
         body: &body,
         content_type: JSON,

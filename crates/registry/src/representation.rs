@@ -31,6 +31,28 @@ pub enum Caching {
     Short,
 }
 
+/// The request headers that choose a representation, read without copying the whole
+/// header map.
+#[derive(Debug, Clone, Default)]
+pub struct Conditional {
+    if_none_match: Option<HeaderValue>,
+    accepts_gzip: bool,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Conditional {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Conditional::from_headers(&parts.headers))
+    }
+}
+
+impl Conditional {
+    pub fn from_headers(headers: &HeaderMap) -> Conditional {
+        Conditional { if_none_match: headers.get(header::IF_NONE_MATCH).cloned(), accepts_gzip: accepts_gzip(headers) }
+    }
+}
+
 /// A rendered body with the headers that describe it.
 pub struct Representation<'a> {
     pub body: &'a Arc<Body>,
@@ -43,15 +65,16 @@ pub struct Representation<'a> {
 impl Representation<'_> {
     /// Answers the request: `304` when `If-None-Match` matches the chosen form's tag,
     /// otherwise `200` with the chosen form.
-    pub fn respond(&self, request: &HeaderMap) -> Response {
-        let gzip = accepts_gzip(request).then(|| self.body.gzip()).flatten();
+    pub fn respond(&self, request: &Conditional) -> Response {
+        let gzip = request.accepts_gzip.then(|| self.body.gzip()).flatten();
         let (bytes, etag) = match gzip {
             Some(encoded) => (&encoded.bytes, &encoded.etag),
             None => (self.body.bytes(), self.body.etag()),
         };
 
         let not_modified = request
-            .get(header::IF_NONE_MATCH)
+            .if_none_match
+            .as_ref()
             .and_then(|value| value.to_str().ok())
             .is_some_and(|value| if_none_match(value, etag));
 

@@ -49,6 +49,8 @@ pub struct KpiVersion {
 pub struct KpiHistory {
     pub versions: Vec<Arc<KpiVersion>>,
     pub latest_body: Arc<Body>,
+    /// The unpinned form of the latest body, made on first demand.
+    pub latest_live_body: OnceLock<Arc<Body>>,
 }
 
 impl KpiHistory {
@@ -156,9 +158,10 @@ impl History {
                 Some(history) => {
                     history.versions.push(version);
                     history.latest_body = body;
+                    history.latest_live_body = OnceLock::new();
                 }
                 None => {
-                    self.kpis.insert(id, KpiHistory { versions: vec![version], latest_body: body });
+                    self.kpis.insert(id, KpiHistory { versions: vec![version], latest_body: body, latest_live_body: OnceLock::new() });
                 }
             }
         }

@@ -136,6 +136,15 @@ impl CatalogService {
         // NOTE: disputes are not built yet, so no KPI has an open one; the count is part of
         // the cache key so that filing a dispute will render a fresh body.
         let open_disputes = 0;
+        {
+            let history = self.read();
+            if let Some(kpi) = history.kpis.get(id).filter(|kpi| kpi.is_latest(version)) {
+                let live = kpi
+                    .latest_live_body
+                    .get_or_init(|| Arc::new(Body::new(render::live_kpi_body(kpi.latest_body.bytes(), open_disputes))));
+                return Ok(live.clone());
+            }
+        }
         let key = ColdKey::LiveKpi(id.clone(), version.version.clone(), open_disputes);
         if let Some(body) = self.cold.get(&key) {
             return Ok(body);

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use ontology_core::{Bump, KpiId, bump};
 use semver::Version;
@@ -16,7 +15,7 @@ use crate::catalog::{Body, record_from_body};
 use crate::catalog::history::KpiVersion;
 use crate::openapi::Problem;
 use crate::problem::{ApiError, ApiResult};
-use crate::representation::{Caching, JSON, Representation};
+use crate::representation::{Caching, Conditional, JSON, Representation};
 
 /// The two versions to compare.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -72,7 +71,7 @@ pub async fn diff(
     State(app): State<AppState>,
     Path((domain, key)): Path<(String, String)>,
     Query(params): Query<DiffQuery>,
-    headers: HeaderMap,
+    headers: Conditional,
 ) -> ApiResult<Response> {
     let id = &parse_kpi(&domain, &key)?;
     let (Some(from_text), Some(to_text)) = (&params.from, &params.to) else {

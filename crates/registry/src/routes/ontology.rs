@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use ontology_core::pin::VersionPin;
 use ontology_core::{DomainId, KpiId, KpiKey};
@@ -19,7 +18,7 @@ use crate::app::AppState;
 use crate::catalog::history::{History, KpiVersion, Release};
 use crate::openapi::{Problem, docs};
 use crate::problem::{ApiError, ApiResult};
-use crate::representation::{Caching, JSON, Representation};
+use crate::representation::{Caching, Conditional, JSON, Representation};
 
 /// Pin of the whole catalog.
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -139,7 +138,7 @@ fn strip_json<'a>(segment: &'a str, what: &str) -> ApiResult<&'a str> {
 pub async fn index(
     State(app): State<AppState>,
     Query(query): Query<CatalogQuery>,
-    headers: HeaderMap,
+    headers: Conditional,
 ) -> ApiResult<Response> {
     let pins = Pins::catalog(&query)?;
     let release = resolve_release(&app.catalog.read(), pins.ontology.as_ref())?;
@@ -176,7 +175,7 @@ pub async fn domain(
     State(app): State<AppState>,
     Path(domain_file): Path<String>,
     Query(query): Query<CatalogQuery>,
-    headers: HeaderMap,
+    headers: Conditional,
 ) -> ApiResult<Response> {
     let id = parse_domain(strip_json(&domain_file, "domain")?)?;
     let pins = Pins::catalog(&query)?;
@@ -265,7 +264,7 @@ pub async fn kpi(
     State(app): State<AppState>,
     Path((domain, key_file)): Path<(String, String)>,
     Query(query): Query<KpiQuery>,
-    headers: HeaderMap,
+    headers: Conditional,
 ) -> ApiResult<Response> {
     let id = parse_kpi(&domain, strip_json(&key_file, "KPI")?)?;
     let pins = Pins::kpi(&query)?;
@@ -308,7 +307,7 @@ pub async fn versions(
     State(app): State<AppState>,
     Path((domain, key)): Path<(String, String)>,
     Query(query): Query<CatalogQuery>,
-    headers: HeaderMap,
+    headers: Conditional,
 ) -> ApiResult<Response> {
     let id = parse_kpi(&domain, &key)?;
     let pins = Pins::catalog(&query)?;

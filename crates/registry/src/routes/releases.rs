@@ -4,14 +4,13 @@ use std::sync::Arc;
 
 use atom_syndication::{Content, Entry, Feed, FixedDateTime, Link, Person, Text};
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::app::AppState;
 use crate::catalog::Body;
 use crate::catalog::render::{self, ReleaseEntry, ReleasesDocument, links};
 use crate::problem::ApiResult;
-use crate::representation::{ATOM, Caching, JSON, Representation};
+use crate::representation::{ATOM, Caching, Conditional, JSON, Representation};
 
 /// Releases listed in the feed; readers poll it and only need the recent ones.
 const FEED_ENTRIES: usize = 50;
@@ -26,7 +25,7 @@ const FEED_ENTRIES: usize = 50;
         (status = 304, description = "`If-None-Match` matched"),
     )
 )]
-pub async fn releases_json(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn releases_json(State(app): State<AppState>, headers: Conditional) -> ApiResult<Response> {
     let body = app.catalog.releases_body();
     let latest = app.catalog.read().latest_release().cloned();
     Ok(Representation {
@@ -49,7 +48,7 @@ pub async fn releases_json(State(app): State<AppState>, headers: HeaderMap) -> A
         (status = 304, description = "`If-None-Match` matched"),
     )
 )]
-pub async fn releases_atom(State(app): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+pub async fn releases_atom(State(app): State<AppState>, headers: Conditional) -> ApiResult<Response> {
     let body = {
         let history = app.catalog.read();
         history

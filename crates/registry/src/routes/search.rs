@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use ontology_core::KpiId;
 use semver::Version;
@@ -14,7 +13,7 @@ use crate::catalog::Body;
 use crate::catalog::render::links;
 use crate::openapi::Problem;
 use crate::problem::{ApiError, ApiResult};
-use crate::representation::{Caching, JSON, Representation};
+use crate::representation::{Caching, Conditional, JSON, Representation};
 
 const MAX_TERMS: usize = 16;
 const MAX_TERM_CHARS: usize = 64;
@@ -84,7 +83,7 @@ pub fn terms(query: &str) -> Vec<String> {
 pub async fn search(
     State(app): State<AppState>,
     Query(params): Query<SearchQuery>,
-    headers: HeaderMap,
+    headers: Conditional,
 ) -> ApiResult<Response> {
     let query = params.q.as_deref().unwrap_or_default();
     let limit = params
