@@ -6,9 +6,9 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 
 use common::auth::{
-    ADMIN_PASSWORD, JWT_SECRET, USER_PASSWORD, add_user, admin_token, browser, call, claims_of, cookie_value,
-    get_as, header_of, input_value, now_secs, registry, run_with_input, set_cookie, sign, sign_in, token_for,
-    unsigned, with_payload,
+    ADMIN_PASSWORD, JWT_SECRET, USER_PASSWORD, add_user, admin_token, browser, call, claims_of, cookie_value, get_as,
+    header_of, input_value, now_secs, registry, run_with_input, set_cookie, sign, sign_in, token_for, unsigned,
+    with_payload,
 };
 use common::{Backend, TestRegistry, TestServer, assert_problem};
 use jsonwebtoken::Algorithm;
@@ -458,18 +458,26 @@ async fn accounts_api_validates(backend: Backend) {
     let invalid = json!({ "username": "bad name", "password": "short", "role": "owner" });
     let response = call(&server, Method::POST, "/api/accounts", Some(&admin), Some(invalid)).await;
     let body = assert_problem(response, 422, "validation_failed").await;
-    let fields: HashSet<&str> = body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: HashSet<&str> =
+        body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, HashSet::from(["username", "password", "role"]), "{body}");
 
     let listed: Value = get_as(&server, "/api/accounts", &admin).await.json().await.unwrap();
-    let names: Vec<&str> = listed["accounts"].as_array().unwrap().iter().map(|a| a["username"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        listed["accounts"].as_array().unwrap().iter().map(|a| a["username"].as_str().unwrap()).collect();
     assert_eq!(names, ["admin", "nora"]);
 
-    let response = call(&server, Method::PATCH, "/api/accounts/ghost", Some(&admin), Some(json!({ "role": "editor" }))).await;
+    let response =
+        call(&server, Method::PATCH, "/api/accounts/ghost", Some(&admin), Some(json!({ "role": "editor" }))).await;
     assert_problem(response, 404, "not_found").await;
 }
 
-on_each_backend!(role_change_applies_immediately, every_operation_enforces_minimum_role, last_admin_kept, accounts_api_validates);
+on_each_backend!(
+    role_change_applies_immediately,
+    every_operation_enforces_minimum_role,
+    last_admin_kept,
+    accounts_api_validates
+);
 
 // ---------------------------------------------------------------------------------------
 // Sign-in requests
@@ -784,7 +792,8 @@ async fn audit_rows_written_and_paged(backend: Backend) {
     let disable = json!({ "disabled": true });
     assert_eq!(call(&server, Method::PATCH, "/api/accounts/quinn", Some(&admin), Some(disable)).await.status(), 200);
     let request = json!({ "username": "admin", "name": "audit test" });
-    let issued: Value = call(&server, Method::POST, "/api/tokens", Some(&admin), Some(request)).await.json().await.unwrap();
+    let issued: Value =
+        call(&server, Method::POST, "/api/tokens", Some(&admin), Some(request)).await.json().await.unwrap();
     let token_id = issued["id"].as_str().unwrap();
     let path = format!("/api/tokens/{token_id}");
     assert_eq!(call(&server, Method::DELETE, &path, Some(&admin), None).await.status(), 200);
@@ -821,11 +830,13 @@ async fn audit_rows_written_and_paged(backend: Backend) {
     assert_eq!(role_change["target_id"], "quinn");
     assert_eq!(role_change["before"], "editor");
     assert_eq!(role_change["after"], "reviewer");
-    assert!(time::OffsetDateTime::parse(
-        role_change["at"].as_str().unwrap(),
-        &time::format_description::well_known::Rfc3339
-    )
-    .is_ok());
+    assert!(
+        time::OffsetDateTime::parse(
+            role_change["at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339
+        )
+        .is_ok()
+    );
 
     let revoked = entries.iter().find(|e| e["action"] == "token.revoked").unwrap();
     assert_eq!(revoked["target_id"], token_id);
@@ -866,7 +877,8 @@ async fn cli_user_commands(backend: Backend) {
     let (ok, _, stderr) = run_with_input(&registry, &["user", "add", "erin", "--role", "owner"], "long password\n");
     assert!(!ok);
     assert!(stderr.contains("unknown role"), "{stderr}");
-    let (ok, _, stderr) = run_with_input(&registry, &["user", "add", "bad/name", "--role", "viewer"], "long password\n");
+    let (ok, _, stderr) =
+        run_with_input(&registry, &["user", "add", "bad/name", "--role", "viewer"], "long password\n");
     assert!(!ok);
     assert!(stderr.contains("invalid username"), "{stderr}");
     let (ok, stdout, _) = run_with_input(&registry, &["user", "add", "crlf", "--role", "viewer"], "windows line\r\n");
@@ -926,8 +938,16 @@ async fn cli_user_commands(backend: Backend) {
 
     let admin = admin_token(&server).await;
     let entries = audit_entries(&server, &admin, 100).await;
-    let from_cli: Vec<&str> = entries.iter().filter(|e| e["channel"] == "cli").map(|e| e["action"].as_str().unwrap()).collect();
-    for action in ["account.created", "account.role_changed", "account.disabled", "account.enabled", "account.password_changed", "token.issued"] {
+    let from_cli: Vec<&str> =
+        entries.iter().filter(|e| e["channel"] == "cli").map(|e| e["action"].as_str().unwrap()).collect();
+    for action in [
+        "account.created",
+        "account.role_changed",
+        "account.disabled",
+        "account.enabled",
+        "account.password_changed",
+        "token.issued",
+    ] {
         assert!(from_cli.contains(&action), "{action} missing from {from_cli:?}");
     }
 }
@@ -943,7 +963,8 @@ async fn secrets_absent_from_logs(backend: Backend) {
     let server = registry.start().await;
     let wrong_password = "wrong password that must not be logged";
 
-    let mut secrets = vec![ADMIN_PASSWORD.to_owned(), JWT_SECRET.to_owned(), wrong_password.to_owned(), USER_PASSWORD.to_owned()];
+    let mut secrets =
+        vec![ADMIN_PASSWORD.to_owned(), JWT_SECRET.to_owned(), wrong_password.to_owned(), USER_PASSWORD.to_owned()];
 
     let admin = admin_token(&server).await;
     secrets.push(admin.clone());
@@ -953,7 +974,8 @@ async fn secrets_absent_from_logs(backend: Backend) {
     secrets.push(token_for(&server, "lee", USER_PASSWORD).await);
 
     let request = json!({ "username": "lee", "name": "logged?" });
-    let issued: Value = call(&server, Method::POST, "/api/tokens", Some(&admin), Some(request)).await.json().await.unwrap();
+    let issued: Value =
+        call(&server, Method::POST, "/api/tokens", Some(&admin), Some(request)).await.json().await.unwrap();
     secrets.push(issued["token"].as_str().unwrap().to_owned());
 
     let client = browser();
@@ -1003,3 +1025,37 @@ async fn server_key_file_private_and_kept(backend: Backend) {
 }
 
 on_each_backend!(secrets_absent_from_logs, server_key_file_private_and_kept);
+
+// ---------------------------------------------------------------------------------------
+// Audit log storage
+
+/// Checks that the database itself rejects changes to written audit rows, so no code path
+/// can rewrite the log.
+async fn audit_log_append_only_in_database(backend: Backend) {
+    let registry = registry(backend).await;
+    let server = registry.start().await;
+    admin_token(&server).await;
+    assert!(server.stop().success());
+
+    let url = match &registry.database {
+        Some(database) => database.url.clone(),
+        None => format!("sqlite://{}", registry.sqlite_file().display()),
+    };
+    sqlx::any::install_default_drivers();
+    let mut connection = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
+
+    let update = sqlx::query("UPDATE audit_log SET action = 'rewritten'").execute(&mut connection).await;
+    let error = update.expect_err("an audit row was updated");
+    assert!(error.to_string().contains("append-only"), "{error}");
+    let delete = sqlx::query("DELETE FROM audit_log").execute(&mut connection).await;
+    let error = delete.expect_err("audit rows were deleted");
+    assert!(error.to_string().contains("append-only"), "{error}");
+
+    let count: i64 = sqlx::Row::get(
+        &sqlx::query("SELECT COUNT(*) AS n FROM audit_log").fetch_one(&mut connection).await.unwrap(),
+        "n",
+    );
+    assert_eq!(count, 2, "account.created and session.started");
+}
+
+on_each_backend!(audit_log_append_only_in_database);

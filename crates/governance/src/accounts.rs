@@ -152,7 +152,10 @@ impl NewPassword {
     /// 19 MiB of memory, 2 passes, 1 lane) and a random salt, as a PHC string. CPU-bound
     /// for tens of milliseconds: call it off the async runtime.
     pub fn hash(&self) -> String {
-        Argon2::default().hash_password(self.0.as_bytes()).expect("Argon2 hashes with its default parameters").to_string()
+        Argon2::default()
+            .hash_password(self.0.as_bytes())
+            .expect("Argon2 hashes with its default parameters")
+            .to_string()
     }
 }
 
@@ -377,7 +380,12 @@ impl AccountStore {
 
     /// Disables or re-enables an account. A disabled account cannot sign in, and every
     /// token issued to it stops working at once because each request checks the account.
-    pub async fn set_disabled(&self, actor: &Actor, username: &Username, disabled: bool) -> Result<Account, AccountError> {
+    pub async fn set_disabled(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        disabled: bool,
+    ) -> Result<Account, AccountError> {
         let mut tx = self.db.begin_write().await?;
         let account = self.lock(&mut tx, username).await?;
         if account.is_disabled() == disabled {
@@ -404,7 +412,12 @@ impl AccountStore {
         Ok(Account { disabled_at, ..account })
     }
 
-    pub async fn set_password(&self, actor: &Actor, username: &Username, password_hash: &str) -> Result<(), AccountError> {
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        username: &Username,
+        password_hash: &str,
+    ) -> Result<(), AccountError> {
         let mut tx = self.db.begin_write().await?;
         let account = self.lock(&mut tx, username).await?;
         sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
@@ -445,13 +458,12 @@ impl AccountStore {
 /// Fails unless an enabled admin other than `account` exists, so the registry always keeps
 /// one account that can manage the others.
 async fn ensure_other_admin(tx: &mut sqlx::AnyConnection, account: &Account) -> Result<(), AccountError> {
-    let others: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM accounts WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1",
-    )
-    .bind(account.id)
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("n")?;
+    let others: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM accounts WHERE role = 'admin' AND disabled_at IS NULL AND id <> $1")
+            .bind(account.id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("n")?;
     if others == 0 { Err(AccountError::LastAdmin(account.username.clone())) } else { Ok(()) }
 }
 

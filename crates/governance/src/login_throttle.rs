@@ -29,9 +29,13 @@ impl LoginThrottle {
         LoginThrottle { db }
     }
 
-    /// How long the caller must wait before the next attempt for this username or from
-    /// this client, or `None` when both are under their limits. `account_key` is the
+    /// Returns how long the caller must wait before the next attempt for this username or
+    /// from this client, or `None` when both are under their limits. `account_key` is the
     /// lower-cased username as typed, whether or not such an account exists.
+    ///
+    /// NOTE: this check and the later [`LoginThrottle::record_failure`] are separate
+    /// statements, so attempts that run in parallel can each pass the check and exceed
+    /// the limit by the number of concurrent requests.
     pub async fn retry_after(
         &self,
         policy: &LoginPolicy,

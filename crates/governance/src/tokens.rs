@@ -198,18 +198,15 @@ impl TokenStore {
     }
 
     pub async fn get(&self, jti: &str) -> Result<Option<TokenRecord>, sqlx::Error> {
-        let row = sqlx::query(record_query!("WHERE t.jti = $1"))
-            .bind(jti)
-            .fetch_optional(self.db.pool())
-            .await?;
+        let row = sqlx::query(record_query!("WHERE t.jti = $1")).bind(jti).fetch_optional(self.db.pool()).await?;
         row.as_ref().map(TokenRecord::from_row).transpose()
     }
 
     /// Machine tokens, newest first, revoked and expired ones included.
     pub async fn list_api_tokens(&self) -> Result<Vec<TokenRecord>, sqlx::Error> {
         let rows = sqlx::query(record_query!("WHERE t.kind = 'api' ORDER BY t.issued_at DESC, t.jti"))
-        .fetch_all(self.db.pool())
-        .await?;
+            .fetch_all(self.db.pool())
+            .await?;
         rows.iter().map(TokenRecord::from_row).collect()
     }
 
@@ -218,10 +215,7 @@ impl TokenStore {
     /// Returns `None` for an unknown id. Revoking a revoked token changes nothing.
     pub async fn revoke(&self, actor: &Actor, jti: &str, action: &str) -> Result<Option<TokenRecord>, sqlx::Error> {
         let mut tx = self.db.begin_write().await?;
-        let row = sqlx::query(record_query!("WHERE t.jti = $1"))
-            .bind(jti)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let row = sqlx::query(record_query!("WHERE t.jti = $1")).bind(jti).fetch_optional(&mut *tx).await?;
         let Some(mut record) = row.as_ref().map(TokenRecord::from_row).transpose()? else {
             return Ok(None);
         };

@@ -53,11 +53,7 @@ pub fn restricted(minimum: Role, state: &AppState, mut router: OpenApiRouter<App
     router.route_layer(middleware::from_fn_with_state((state.clone(), minimum), require_role))
 }
 
-async fn require_role(
-    State((app, minimum)): State<(AppState, Role)>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+async fn require_role(State((app, minimum)): State<(AppState, Role)>, mut request: Request, next: Next) -> Response {
     let token = match bearer_token(request.headers()) {
         Ok(token) => token,
         Err(error) => return error.into_response(),
@@ -122,14 +118,14 @@ fn require_in_operation(operation: &mut Operation, minimum: Role) {
         .get_or_insert_with(Default::default)
         .insert(MINIMUM_ROLE_EXTENSION.to_owned(), serde_json::Value::from(minimum.as_str()));
 
-    let problem = || {
-        ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("Problem")))).build()
-    };
+    let problem = || ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("Problem")))).build();
     let responses = &mut operation.responses.responses;
     responses.entry("401".to_owned()).or_insert_with(|| {
         RefOr::T(
             ResponseBuilder::new()
-                .description("`unauthenticated`: the token is missing, invalid, expired or revoked, or the account is disabled")
+                .description(
+                    "`unauthenticated`: the token is missing, invalid, expired or revoked, or the account is disabled",
+                )
                 .content("application/problem+json", problem())
                 .build(),
         )

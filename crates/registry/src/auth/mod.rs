@@ -19,8 +19,8 @@ use anyhow::Context;
 use ontology_governance::accounts::{self, FirstAdmin, NewPassword};
 use ontology_governance::tokens::NewToken;
 use ontology_governance::{
-    Account, AccountStore, Actor, AuditLog, Channel, Database, LoginThrottle, TokenKind, TokenRecord,
-    TokenStore, Username,
+    Account, AccountStore, Actor, AuditLog, Channel, Database, LoginThrottle, TokenKind, TokenRecord, TokenStore,
+    Username,
 };
 use time::OffsetDateTime;
 

@@ -65,7 +65,11 @@ pub struct AccountChange {
 }
 
 fn actor(principal: &Principal, client: std::net::IpAddr) -> Actor {
-    Actor { username: Some(principal.account.username.to_string()), channel: Channel::Api, client: Some(client.to_string()) }
+    Actor {
+        username: Some(principal.account.username.to_string()),
+        channel: Channel::Api,
+        client: Some(client.to_string()),
+    }
 }
 
 fn parse_role(text: &str, errors: &mut Vec<FieldError>) -> Option<Role> {
@@ -162,7 +166,8 @@ pub async fn update(
     payload: Result<Json<AccountChange>, JsonRejection>,
 ) -> ApiResult<Json<AccountSummary>> {
     let Json(change) = payload?;
-    let username = Username::parse(&username).map_err(|_| ApiError::not_found(format!("no account named `{username}`")))?;
+    let username =
+        Username::parse(&username).map_err(|_| ApiError::not_found(format!("no account named `{username}`")))?;
     let mut errors = Vec::new();
     let role = change.role.as_deref().and_then(|text| parse_role(text, &mut errors));
     if !errors.is_empty() {

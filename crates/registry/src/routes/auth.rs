@@ -93,4 +93,3 @@ pub async fn current_account(principal: Principal) -> ApiResult<Json<AccountDocu
         token_kind: principal.kind.as_str().to_owned(),
     }))
 }
-

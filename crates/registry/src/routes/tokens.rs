@@ -126,12 +126,14 @@ pub async fn issue(
         return Err(ApiError::validation_failed("the token request is invalid", errors));
     };
 
-    let actor = Actor { username: Some(principal.account.username.to_string()), channel: Channel::Api, client: Some(client.to_string()) };
+    let actor = Actor {
+        username: Some(principal.account.username.to_string()),
+        channel: Channel::Api,
+        client: Some(client.to_string()),
+    };
     let lifetime = Duration::from_secs(u64::from(days) * 24 * 3600);
-    let issued = app
-        .auth
-        .issue_token(&actor, Some(&principal.account), &account, TokenKind::Api, Some(name), lifetime)
-        .await?;
+    let issued =
+        app.auth.issue_token(&actor, Some(&principal.account), &account, TokenKind::Api, Some(name), lifetime).await?;
     tracing::info!(jti = %issued.record.jti, username = %account.username, issued_by = %principal.account.username, "issued a machine token");
 
     let location = format!("/api/tokens/{}", issued.record.jti);
@@ -171,7 +173,11 @@ pub async fn revoke(
     ClientAddress(client): ClientAddress,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TokenDocument>> {
-    let actor = Actor { username: Some(principal.account.username.to_string()), channel: Channel::Api, client: Some(client.to_string()) };
+    let actor = Actor {
+        username: Some(principal.account.username.to_string()),
+        channel: Channel::Api,
+        client: Some(client.to_string()),
+    };
     let Some(record) = app.auth.tokens.revoke(&actor, &id, actions::TOKEN_REVOKED).await? else {
         return Err(ApiError::not_found(format!("no token with id `{id}`")));
     };

@@ -153,8 +153,7 @@ pub async fn login(
         }
         Err(SignInError::RateLimited(wait)) => {
             let seconds = retry_after_secs(wait);
-            page.form_error =
-                Some(format!("Too many failed sign-ins. Wait {seconds} seconds before you try again."));
+            page.form_error = Some(format!("Too many failed sign-ins. Wait {seconds} seconds before you try again."));
             let mut response = respond(&app, StatusCode::TOO_MANY_REQUESTS, page, &csrf);
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             Ok(response)
@@ -172,15 +171,8 @@ pub async fn account_page(State(app): State<AppState>, headers: HeaderMap) -> Re
     let Some(principal) = session::web_principal(&app, &headers).await else {
         return redirect_to_login(HOME);
     };
-    let expires_at = app
-        .auth
-        .tokens
-        .get(&principal.jti)
-        .await
-        .ok()
-        .flatten()
-        .map(|record| record.expires_at)
-        .unwrap_or_default();
+    let expires_at =
+        app.auth.tokens.get(&principal.jti).await.ok().flatten().map(|record| record.expires_at).unwrap_or_default();
     AccountPage {
         username: principal.account.username.to_string(),
         role: principal.account.role.to_string(),
