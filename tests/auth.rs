@@ -328,7 +328,7 @@ async fn role_change_applies_immediately(backend: Backend) {
 }
 
 /// Reads the OpenAPI document and calls every operation with no token, a garbage token
-/// and a token of each role. Below the documented minimum role the answer is 403, at or
+/// and a token of each role. Below the documented minimum role the status is 403, at or
 /// above it neither 401 nor 403. Operations without a minimum role are public.
 async fn every_operation_enforces_minimum_role(backend: Backend) {
     let registry = registry(backend).await;
