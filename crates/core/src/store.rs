@@ -263,7 +263,49 @@ impl GitStore {
 
     /// Reads a commit with its message trailers and the files it changed.
     pub fn describe(&self, commit: Oid) -> Result<CommitDetails, StoreError> {
+        self.reader()?.describe(commit)
+    }
+
+    /// Opens the repository once for many reads, such as indexing a long history.
+    pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        Ok(StoreReader { repo: self.repo()? })
+    }
+
+    /// Every ontology version tagged in the repository with its commit.
+    pub fn tagged_versions(&self) -> Result<Vec<(Version, Oid)>, StoreError> {
         let repo = self.repo()?;
+        let mut versions = Vec::new();
+        for reference in repo.references_glob("refs/tags/v*")? {
+            let reference = reference?;
+            let Some(name) = reference.name().ok().and_then(|n| n.strip_prefix("refs/tags/v")) else { continue };
+            let (Ok(version), Some(target)) = (Version::parse(name), reference.target()) else { continue };
+            versions.push((version, target));
+        }
+        versions.sort();
+        Ok(versions)
+    }
+
+    /// Whether `version` is tagged.
+    pub fn has_tag(&self, version: &Version) -> Result<bool, StoreError> {
+        let repo = self.repo()?;
+        Ok(repo.find_reference(&tag_ref(version)).is_ok())
+    }
+
+    /// Tags a commit with an ontology version, for a commit whose tag a crash prevented.
+    pub fn ensure_tag(&self, version: &Version, commit: Oid) -> Result<(), StoreError> {
+        self.reader()?.ensure_tag(version, commit)
+    }
+}
+
+/// An open repository for a run of reads on one thread.
+pub struct StoreReader {
+    repo: Repository,
+}
+
+impl StoreReader {
+    /// Reads a commit with its message trailers and the files it changed.
+    pub fn describe(&self, commit: Oid) -> Result<CommitDetails, StoreError> {
+        let repo = &self.repo;
         let commit = repo.find_commit(commit)?;
         let message = commit.message().unwrap_or_default().to_owned();
         let title = message_title(&message);
@@ -276,7 +318,7 @@ impl GitStore {
         let parent = commit.parents().next();
         let mut changed = Vec::new();
         match &parent {
-            None => collect_tree(&repo, &tree, "", &mut changed)?,
+            None => collect_tree(repo, &tree, "", &mut changed)?,
             Some(parent) => {
                 let parent_tree = parent.tree()?;
                 let diff = repo.diff_tree_to_tree(Some(&parent_tree), Some(&tree), None)?;
@@ -303,33 +345,13 @@ impl GitStore {
         })
     }
 
-    /// Every ontology version tagged in the repository with its commit.
-    pub fn tagged_versions(&self) -> Result<Vec<(Version, Oid)>, StoreError> {
-        let repo = self.repo()?;
-        let mut versions = Vec::new();
-        for reference in repo.references_glob("refs/tags/v*")? {
-            let reference = reference?;
-            let Some(name) = reference.name().ok().and_then(|n| n.strip_prefix("refs/tags/v")) else { continue };
-            let (Ok(version), Some(target)) = (Version::parse(name), reference.target()) else { continue };
-            versions.push((version, target));
-        }
-        versions.sort();
-        Ok(versions)
-    }
-
-    /// Whether `version` is tagged.
-    pub fn has_tag(&self, version: &Version) -> Result<bool, StoreError> {
-        let repo = self.repo()?;
-        Ok(repo.find_reference(&tag_ref(version)).is_ok())
-    }
-
     /// Tags a commit with an ontology version, for a commit whose tag a crash prevented.
     pub fn ensure_tag(&self, version: &Version, commit: Oid) -> Result<(), StoreError> {
-        let repo = self.repo()?;
+        let repo = &self.repo;
         match repo.find_reference(&tag_ref(version)) {
             Ok(existing) if existing.target() == Some(commit) => Ok(()),
             Ok(_) => Err(StoreError::VersionExists(version.clone())),
-            Err(_) => tag(&repo, version, commit),
+            Err(_) => tag(repo, version, commit),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use git2::Oid;
 use ontology_core::catalog::DOMAIN_FILE;
-use ontology_core::store::{CommitDetails, kpi_of_path};
+use ontology_core::store::{CommitDetails, StoreReader, kpi_of_path};
 use ontology_core::{Bump, GitStore, format};
 use ontology_governance::Index;
 use ontology_governance::index::{
@@ -39,6 +39,8 @@ pub struct IndexCursor {
     /// The proposal being merged by this process and who merges it, so the merge's audit
     /// row names the reviewer. Commits found later (after a crash) name the registry.
     pub merging: Option<(i64, Actor)>,
+    /// Set when a write failed after the position advanced: reload before the next use.
+    pub stale: bool,
 }
 
 impl IndexCursor {
@@ -65,6 +67,7 @@ impl IndexCursor {
                 .context("stored release version")?,
             latest,
             merging: None,
+            stale: false,
         })
     }
 }
@@ -78,6 +81,10 @@ pub struct IndexSummary {
 
 /// Indexes every commit of main after the cursor's head, calling `on_batch` with each
 /// batch once it is in the database.
+///
+/// Reading git for the next batch overlaps writing the current one to the database. If
+/// anything fails, the cursor is left stale and reloaded from the database on the next
+/// call, so commits that were read but not written are indexed again.
 pub async fn catch_up(
     store: &GitStore,
     index: &Index,
@@ -85,6 +92,11 @@ pub async fn catch_up(
     progress: &Progress,
     mut on_batch: impl FnMut(&[IndexedCommit]) -> anyhow::Result<()>,
 ) -> anyhow::Result<IndexSummary> {
+    if cursor.stale {
+        let merging = cursor.merging.take();
+        *cursor = IndexCursor::load(index).await.context("failed to reload the index position")?;
+        cursor.merging = merging;
+    }
     let started = Instant::now();
     let pending = {
         let store = store.clone();
@@ -99,27 +111,54 @@ pub async fn catch_up(
     }
     progress.start(pending.len() as u64, "indexing commits");
 
-    for chunk in pending.chunks(BATCH) {
-        let batch = {
-            let store = store.clone();
-            let chunk = chunk.to_vec();
-            let mut state = std::mem::take(cursor);
-            let (state, batch) = tokio::task::spawn_blocking(move || {
-                let batch: anyhow::Result<Vec<IndexedCommit>> =
-                    chunk.iter().map(|oid| index_commit(&store, *oid, &mut state)).collect();
-                (state, batch)
-            })
-            .await?;
-            *cursor = state;
-            batch?
-        };
-        index.apply(&batch).await.context("failed to write the index")?;
-        on_batch(&batch)?;
+    let mut chunks = pending.chunks(BATCH).map(<[Oid]>::to_vec);
+    let read = |chunk: Vec<Oid>, mut state: IndexCursor| {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || {
+            let batch = store
+                .reader()
+                .map_err(anyhow::Error::from)
+                .and_then(|reader| {
+                    chunk.iter().map(|oid| index_commit(&reader, *oid, &mut state)).collect::<anyhow::Result<Vec<_>>>()
+                });
+            (state, batch)
+        })
+    };
+    // Until the last batch is written, the cursor reads as stale: any early return leaves
+    // it to be reloaded from the database.
+    let merging = cursor.merging.clone();
+    let started_from = std::mem::replace(cursor, IndexCursor { stale: true, merging, ..IndexCursor::default() });
+    let mut reading = chunks.next().map(|chunk| read(chunk, started_from));
+    while let Some(task) = reading.take() {
+        let (state, batch) = task.await?;
+        let batch = batch?;
 
+        // Reading the next batch starts from the state after this one.
+        let last = chunks.len() == 0;
+        let finished = if last {
+            Some(state)
+        } else {
+            reading = chunks.next().map(|chunk| read(chunk, state));
+            None
+        };
+
+        let written = index.apply(&batch).await.context("failed to write the index");
+        if written.is_err() {
+            if let Some(task) = reading.take() {
+                let _ = task.await;
+            }
+        }
+        written?;
+        on_batch(&batch)?;
         summary.commits += batch.len();
         summary.kpi_versions += batch.iter().map(|c| c.kpis.len()).sum::<usize>();
         progress.advance(batch.len() as u64);
+
+        if let Some(state) = finished {
+            *cursor = state;
+        }
     }
+
     progress.finish();
     tracing::info!(
         commits = summary.commits,
@@ -131,7 +170,7 @@ pub async fn catch_up(
 }
 
 /// Turns one commit into index rows and advances the cursor. Blocking (reads git).
-fn index_commit(store: &GitStore, oid: Oid, cursor: &mut IndexCursor) -> anyhow::Result<IndexedCommit> {
+fn index_commit(store: &StoreReader, oid: Oid, cursor: &mut IndexCursor) -> anyhow::Result<IndexedCommit> {
     let details = store.describe(oid)?;
     let version =
         details.ontology_version().with_context(|| format!("commit {oid} has no valid Ontology-Version trailer"))?;
