@@ -189,6 +189,8 @@ async fn serve(location: Location, args: ServeArgs) -> anyhow::Result<ExitCode> 
 
 async fn init(location: Location) -> anyhow::Result<ExitCode> {
     let registry = registry::open(&location).await?;
+    let accounts = ontology_governance::AccountStore::new(registry.db.clone());
+    auth::ensure_first_admin(&accounts).await.context("failed to create the first admin account")?;
     let history = registry.catalog.read();
     let release = history.latest_release().map(|r| r.version.to_string()).unwrap_or_default();
     println!(
