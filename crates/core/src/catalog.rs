@@ -2,7 +2,7 @@
 //! and written to the file tree of section "file format" (`ontology.toml`,
 //! `<domain>/domain.toml`, `<domain>/<key>.toml`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
@@ -76,6 +76,7 @@ impl Catalog {
         let mut domains = BTreeMap::new();
         let mut kpis = BTreeMap::new();
         let mut domain_dirs = BTreeMap::new();
+        let mut unreadable = BTreeSet::new();
 
         for file in files {
             let path = file.path.as_str();
@@ -107,6 +108,12 @@ impl Catalog {
                         read_domain_file(path, text, &domain, &mut domains, &mut problems);
                     } else if let Some(key) = name.strip_suffix(".toml") {
                         read_kpi_file(path, text, &domain, key, &mut kpis, &mut problems);
+                        if let Ok(key) = KpiKey::parse(key) {
+                            let id = KpiId::new(&domain, &key);
+                            if !kpis.contains_key(&id) {
+                                unreadable.insert(id);
+                            }
+                        }
                     } else {
                         problems.push(Problem::new(
                             path,
@@ -142,7 +149,7 @@ impl Catalog {
         }
 
         let catalog = Catalog { ontology, domains, kpis };
-        problems.extend(catalog.check_links());
+        problems.extend(catalog.check_links_with(&unreadable));
         LoadedCatalog { catalog, problems }
     }
 
@@ -188,10 +195,19 @@ impl Catalog {
     /// Checks the rules that span records: `related` and `replaced_by` name KPIs of this
     /// catalog, a replacement is active, and every KPI's domain has a `domain.toml`.
     pub fn check_links(&self) -> Vec<Problem> {
+        self.check_links_with(&BTreeSet::new())
+    }
+
+    /// Checks links, counting KPIs whose file exists but did not read as present, so one
+    /// broken file is reported once rather than again by every KPI that links to it.
+    fn check_links_with(&self, unreadable: &BTreeSet<KpiId>) -> Vec<Problem> {
         let mut problems = Vec::new();
+        let status_of = |other: &KpiId| {
+            self.kpis.get(other).map(|r| r.status).or_else(|| unreadable.contains(other).then_some(Status::Active))
+        };
         for (id, record) in &self.kpis {
             let file = id.file_path();
-            for error in check_record_links(record, |other| self.kpis.get(other).map(|r| r.status)) {
+            for error in check_record_links(record, status_of) {
                 problems.push(Problem::new(&file, Some(error.field), error.message));
             }
             if !self.domains.contains_key(&id.domain()) {
