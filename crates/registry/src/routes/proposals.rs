@@ -605,6 +605,9 @@ pub async fn update(
     payload: Result<Json<ProposalUpdate>, JsonRejection>,
 ) -> ApiResult<Json<ProposalDocument>> {
     let Json(request) = payload?;
+    // Held until the update is stored, so that no merge of this proposal runs meanwhile:
+    // a merge would otherwise commit the old revision while this answers with the new one.
+    let _publishing = app.publisher.lock().await.map_err(change_error)?;
     let proposal = load(&app, id).await?;
     if proposal.author != principal.account.username.as_str() {
         return Err(ApiError::forbidden(format!("only the author `{}` updates proposal {id}", proposal.author)));
@@ -728,6 +731,8 @@ pub async fn review(
     };
     let reviewer = principal.account.username.to_string();
 
+    // A verdict waits for a merge in progress, so a merged proposal is never rejected.
+    let _publishing = app.publisher.lock().await.map_err(change_error)?;
     let mut tx = app.db.begin_write().await?;
     let proposal = ProposalStore::get_in(&mut tx, id).await?.ok_or_else(|| ApiError::not_found(format!("no proposal {id}")))?;
     if verdict == Verdict::Approve && proposal.author == reviewer {
@@ -888,6 +893,8 @@ pub async fn withdraw(
     ClientAddress(client): ClientAddress,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ProposalDocument>> {
+    // A withdrawal waits for a merge in progress, so a merged proposal is never withdrawn.
+    let _publishing = app.publisher.lock().await.map_err(change_error)?;
     let mut tx = app.db.begin_write().await?;
     let proposal = ProposalStore::get_in(&mut tx, id).await?.ok_or_else(|| ApiError::not_found(format!("no proposal {id}")))?;
     if proposal.author != principal.account.username.as_str() {
