@@ -290,10 +290,10 @@ fn parse_record(kpi_id: Option<&KpiId>, record: &Value, errors: &mut Vec<FieldEr
     }
     // The merge sets the version; any placeholder satisfies the record's shape.
     object.insert("version".into(), Value::from("0.0.0"));
-    let draft: KpiDraft = match serde_json::from_value(value) {
+    let draft: KpiDraft = match serde_path_to_error::deserialize(value) {
         Ok(draft) => draft,
         Err(error) => {
-            errors.push(FieldError::new("record", error.to_string()));
+            errors.push(shape_error(&error));
             return None;
         }
     };
@@ -303,6 +303,24 @@ fn parse_record(kpi_id: Option<&KpiId>, record: &Value, errors: &mut Vec<FieldEr
         }
     }
     Some(draft)
+}
+
+/// Names the record member that failed to deserialise, such as `record.type` for an
+/// unknown variant or `record.formula` for a missing field.
+fn shape_error(error: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+    let message = error.inner().to_string();
+    let mut field = String::from("record");
+    let path = error.path().to_string();
+    if path != "." {
+        field.push('.');
+        field.push_str(&path);
+    }
+    // serde reports a missing field at the object that lacks it.
+    if let Some(missing) = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
+        field.push('.');
+        field.push_str(missing);
+    }
+    FieldError::new(field, message)
 }
 
 fn domain_info(kpi_id: &KpiId, domain: Option<&DomainRequest>, errors: &mut Vec<FieldError>) -> Option<DomainInfo> {
