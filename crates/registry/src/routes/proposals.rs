@@ -11,6 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ontology_core::bump::{self, FieldChange};
+use ontology_core::store::check_title;
 use ontology_core::{Bump, DomainId, DomainInfo, FieldError, Identity, KpiDraft, KpiId, KpiRecord};
 use ontology_governance::audit::{self, AuditEvent};
 use ontology_governance::proposals::{
@@ -271,6 +272,12 @@ fn parse_version(field: &str, value: Option<&str>, errors: &mut Vec<FieldError>)
     }
 }
 
+fn check_commit_title(title: &str, errors: &mut Vec<FieldError>) {
+    if let Err(reason) = check_title(title) {
+        errors.push(FieldError::new("title", reason));
+    }
+}
+
 fn check_rationale(rationale: &str, errors: &mut Vec<FieldError>) {
     let chars = rationale.trim().chars().count();
     if chars == 0 || chars > RATIONALE_MAX_CHARS {
@@ -466,6 +473,7 @@ pub async fn create(
     let base_version = parse_version("base_version", request.base_version.as_deref(), &mut errors);
     let draft = parse_record(kpi_id.as_ref(), &request.record, &mut errors);
     let requested_bump = parse_bump(request.bump.as_deref(), &mut errors);
+    check_commit_title(&request.title, &mut errors);
     check_rationale(&request.rationale, &mut errors);
     if let Some(dispute) = &request.dispute {
         // NOTE: disputes are not built yet, so no dispute id can be valid.
@@ -649,6 +657,7 @@ pub async fn update(
         None => proposal.bump,
     };
     let title = request.title.clone().unwrap_or(proposal.title.clone());
+    check_commit_title(&title, &mut errors);
     let rationale = request.rationale.clone().unwrap_or(proposal.rationale.clone());
     check_rationale(&rationale, &mut errors);
     let domain_request = request
