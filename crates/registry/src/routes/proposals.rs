@@ -76,16 +76,34 @@ pub struct ProposalRequest {
 }
 
 /// The author's update of a proposal: a new record and/or a new base version (rebase).
+/// Absent members keep their stored value.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProposalUpdate {
+    /// The new record. Without it, a new `base_version` carries the fields this proposal
+    /// changes over to that version (a rebase), and a field that both changed is a conflict.
     #[schema(value_type = Option<Object>)]
     record: Option<Value>,
     base_version: Option<String>,
     title: Option<String>,
     rationale: Option<String>,
-    bump: Option<String>,
-    domain: Option<DomainRequest>,
+    /// A requested bump, or null to go back to the minimum.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    bump: Option<Option<String>>,
+    /// The new domain of a new KPI; null removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DomainRequest>)]
+    domain: Option<Option<DomainRequest>>,
+}
+
+/// Reads a member that is present, so `null` (`Some(None)`) differs from absent (`None`).
+fn present<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// A reviewer's verdict.
@@ -653,17 +671,20 @@ pub async fn update(
     let record = request.record.clone().unwrap_or(serde_json::from_str(&proposal.record).map_err(anyhow::Error::from)?);
     let draft = parse_record(Some(&kpi_id), &record, &mut errors);
     let requested_bump = match &request.bump {
-        Some(text) => parse_bump(Some(text), &mut errors),
+        Some(text) => parse_bump(text.as_deref(), &mut errors),
         None => proposal.bump,
     };
     let title = request.title.clone().unwrap_or(proposal.title.clone());
     check_commit_title(&title, &mut errors);
     let rationale = request.rationale.clone().unwrap_or(proposal.rationale.clone());
     check_rationale(&rationale, &mut errors);
-    let domain_request = request
-        .domain
-        .clone()
-        .or(proposal.new_domain.clone().map(|(name, description)| DomainRequest { name, description }));
+    let domain_request = match &request.domain {
+        Some(domain) => domain.clone(),
+        None => proposal.new_domain.clone().map(|(name, description)| DomainRequest { name, description }),
+    };
+    if domain_request.is_some() && proposal.kind != ProposalKind::Creation {
+        errors.push(FieldError::new("domain", "only a new KPI (base_version null) can open a domain"));
+    }
     let new_domain = domain_info(&kpi_id, domain_request.as_ref(), &mut errors);
     let Some(draft) = draft.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation_failed("the update is invalid", errors));
