@@ -360,23 +360,74 @@ fn domain_info(kpi_id: &KpiId, domain: Option<&DomainRequest>, errors: &mut Vec<
     }
 }
 
+/// The record of a KPI version as the catalog holds it, `None` if there is no such version.
+async fn record_at(app: &AppState, id: &KpiId, version: &Version) -> ApiResult<Option<KpiRecord>> {
+    let found = {
+        let history = app.catalog.read();
+        history.kpis.get(id).and_then(|kpi| kpi.versions.iter().find(|v| &v.version == version).cloned())
+    };
+    let Some(found) = found else { return Ok(None) };
+    Ok(Some(record_from_body(app.catalog.kpi_body(id, &found).await?.bytes())?))
+}
+
 /// The diff of a stored proposal relative to its base version, which never changes.
 async fn diff_against_base(app: &AppState, proposal: &Proposal, record: &KpiRecord) -> ApiResult<(Vec<FieldChange>, Option<Bump>, Vec<BumpReason>)> {
     let Some(base) = &proposal.base_version else {
         return Ok((Vec::new(), Some(Bump::Minor), vec![BumpReason { field: "kpi_id".into(), bump: Bump::Minor }]));
     };
-    let id = &record.id;
-    let base_version = {
-        let history = app.catalog.read();
-        let Ok(base) = Version::parse(base) else { return Ok((Vec::new(), None, Vec::new())) };
-        history.kpis.get(id).and_then(|kpi| kpi.versions.iter().find(|v| v.version == base).cloned())
+    let Ok(base) = Version::parse(base) else { return Ok((Vec::new(), None, Vec::new())) };
+    let Some(base_record) = record_at(app, &record.id, &base).await? else {
+        return Ok((Vec::new(), None, Vec::new()));
     };
-    let Some(base_version) = base_version else { return Ok((Vec::new(), None, Vec::new())) };
-    let base_record = record_from_body(app.catalog.kpi_body(id, &base_version).await?.bytes())?;
     let changes = bump::diff(&base_record, record);
     let minimum = bump::minimum_bump(&changes);
     let reasons = changes.iter().map(|c| BumpReason { field: c.field.to_owned(), bump: c.bump }).collect();
     Ok((changes, minimum, reasons))
+}
+
+/// Carries the fields that a proposal changes relative to its old base over to a new base
+/// version, keeping whatever else that version changed. A field that the new version also
+/// changed, to another value, is a conflict the author resolves by sending the record.
+async fn rebase(
+    app: &AppState,
+    proposed: &Value,
+    old_base: &Version,
+    new_base: &Version,
+    errors: &mut Vec<FieldError>,
+) -> ApiResult<Option<Value>> {
+    let proposed: KpiRecord = serde_json::from_value(proposed.clone()).map_err(anyhow::Error::from)?;
+    let id = proposed.id.clone();
+    let Some(old_record) = record_at(app, &id, old_base).await? else {
+        return Err(anyhow::anyhow!("proposal base {id} {old_base} is not in the catalog").into());
+    };
+    let Some(new_record) = record_at(app, &id, new_base).await? else {
+        errors.push(FieldError::new("base_version", format!("`{id}` has no version {new_base}")));
+        return Ok(None);
+    };
+
+    let upstream = bump::diff(&old_record, &new_record);
+    let mut rebased = serde_json::to_value(&new_record).map_err(anyhow::Error::from)?;
+    let mut conflicts = Vec::new();
+    for change in bump::diff(&old_record, &proposed) {
+        let clash = upstream.iter().find(|other| other.field == change.field && other.after != change.after);
+        if clash.is_some() {
+            conflicts.push(FieldError::new(
+                format!("record.{}", change.field),
+                format!(
+                    "version {new_base} changed this field too: send the record with both changes resolved, or drop \
+                     this proposal's change"
+                ),
+            ));
+            continue;
+        }
+        rebased[change.field] = change.after;
+    }
+    if conflicts.is_empty() {
+        Ok(Some(rebased))
+    } else {
+        errors.extend(conflicts);
+        Ok(None)
+    }
 }
 
 async fn document(app: &AppState, proposal: Proposal, reviews: Vec<Review>) -> ApiResult<ProposalDocument> {
@@ -660,16 +711,22 @@ pub async fn update(
 
     let mut errors = Vec::new();
     let kpi_id = KpiId::parse(&proposal.kpi_id).map_err(anyhow::Error::from)?;
+    let old_base = proposal.base_version.as_deref().map(Version::parse).transpose().map_err(anyhow::Error::from)?;
     let base_version = match &request.base_version {
         Some(_) if proposal.kind == ProposalKind::Creation => {
             errors.push(FieldError::new("base_version", "a proposal that creates a KPI has no base version"));
             None
         }
         Some(text) => parse_version("base_version", Some(text), &mut errors),
-        None => proposal.base_version.as_deref().map(Version::parse).transpose().map_err(anyhow::Error::from)?,
+        None => old_base.clone(),
     };
-    let record = request.record.clone().unwrap_or(serde_json::from_str(&proposal.record).map_err(anyhow::Error::from)?);
-    let draft = parse_record(Some(&kpi_id), &record, &mut errors);
+    let proposed: Value = serde_json::from_str(&proposal.record).map_err(anyhow::Error::from)?;
+    let record = match (&request.record, &old_base, &base_version) {
+        (Some(record), _, _) => Some(record.clone()),
+        (None, Some(old), Some(new)) if old != new => rebase(&app, &proposed, old, new, &mut errors).await?,
+        (None, _, _) => Some(proposed),
+    };
+    let draft = record.and_then(|record| parse_record(Some(&kpi_id), &record, &mut errors));
     let requested_bump = match &request.bump {
         Some(text) => parse_bump(text.as_deref(), &mut errors),
         None => proposal.bump,
