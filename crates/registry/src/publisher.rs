@@ -112,7 +112,11 @@ impl Publisher {
         // What the catalog holds now, read under the lock of the in-memory index.
         let (current, domain_exists, latest_release) = {
             let history = self.catalog.read();
-            let current = history.kpis.get(&id).map(|kpi| (kpi.latest().clone(), kpi.latest_body.clone()));
+            let current = history.kpis.get(&id).map(|kpi| {
+                let base_exists =
+                    change.base_version.as_ref().is_some_and(|base| kpi.versions.iter().any(|v| &v.version == base));
+                (kpi.latest().clone(), kpi.latest_body.clone(), base_exists)
+            });
             let domain_exists = history.domains.contains_key(id.domain_str());
             let latest_release = history.latest_release().map(|r| r.version.clone()).context("no release")?;
             (current, domain_exists, latest_release)
@@ -131,7 +135,14 @@ impl Publisher {
                 errors.push(FieldError::new("kpi_id", format!("no KPI `{id}`: set base_version to null to create it")));
                 None
             }
-            (Some(base), Some((latest, body))) => {
+            (Some(base), Some((latest, _, false))) => {
+                errors.push(FieldError::new(
+                    "base_version",
+                    format!("`{id}` has no version {base}: its current version is {}", latest.version),
+                ));
+                None
+            }
+            (Some(base), Some((latest, body, true))) => {
                 if base != &latest.version {
                     return Err(ChangeError::BaseOutdated { kpi: id, base: base.clone(), current: latest.version.clone() });
                 }
@@ -318,7 +329,7 @@ pub struct PublishLock<'a> {
 
 /// Names record fields as the request body does, under `record.`.
 fn prefix_record(errors: Vec<FieldError>) -> Vec<FieldError> {
-    const TOP_LEVEL: [&str; 5] = ["title", "kpi_id", "domain", "bump", "record"];
+    const TOP_LEVEL: [&str; 6] = ["title", "kpi_id", "base_version", "domain", "bump", "record"];
     errors
         .into_iter()
         .map(|mut error| {
