@@ -19,7 +19,7 @@ use ontology_governance::{Actor, Index};
 use semver::Version;
 use tokio::sync::Mutex;
 
-use crate::catalog::{CatalogService, record_from_body};
+use crate::catalog::{Body, CatalogService, record_from_body};
 use crate::indexer::{self, IndexCursor};
 use crate::progress::Progress;
 
@@ -180,6 +180,11 @@ impl Publisher {
             if change.kind == ProposalKind::Creation && record.status == Status::Deprecated {
                 errors.push(FieldError::new("record.status", "a new KPI starts `active`"));
             }
+            let deprecates = record.status == Status::Deprecated
+                && base_record.as_ref().is_some_and(|base| base.status == Status::Active);
+            if deprecates {
+                errors.extend(self.replaced_kpis(&id)?);
+            }
         }
 
         match (&change.new_domain, domain_exists) {
@@ -243,6 +248,31 @@ impl Publisher {
             bump,
             ontology_version: bump.apply(&latest_release),
         })
+    }
+
+    /// Lists, as errors, the deprecated KPIs whose `replaced_by` names `id`. Deprecating
+    /// `id` would leave them replaced by a deprecated KPI, which the catalog rules forbid.
+    fn replaced_kpis(&self, id: &KpiId) -> anyhow::Result<Vec<FieldError>> {
+        let deprecated: Vec<(KpiId, Arc<Body>)> = {
+            let history = self.catalog.read();
+            history
+                .kpis
+                .iter()
+                .filter(|(other, kpi)| *other != id && kpi.latest().status == "deprecated")
+                .map(|(other, kpi)| (other.clone(), kpi.latest_body.clone()))
+                .collect()
+        };
+        let mut errors = Vec::new();
+        for (other, body) in deprecated {
+            let record = record_from_body(body.bytes()).with_context(|| format!("failed to read the record of {other}"))?;
+            if record.replaced_by.as_ref() == Some(id) {
+                errors.push(FieldError::new(
+                    "record.status",
+                    format!("`{other}` is replaced by `{id}`: first propose another active KPI as its replaced_by"),
+                ));
+            }
+        }
+        Ok(errors)
     }
 
     /// Takes the publication lock, first indexing anything another process wrote to git,
