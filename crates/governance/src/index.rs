@@ -116,7 +116,7 @@ impl Index {
         let Some(last) = commits.last() else { return Ok(()) };
         let mut tx = self.db.begin_write().await?;
         for commit in commits {
-            insert_commit(&mut tx, commit).await?;
+            insert_commit(&mut tx, self.db.backend(), commit).await?;
         }
         sqlx::query(
             "INSERT INTO index_head (id, commit_id) VALUES (1, $1) \
@@ -139,6 +139,9 @@ impl Index {
             "DELETE FROM releases",
         ] {
             sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        if self.db.backend() == Backend::Sqlite {
+            sqlx::query("DELETE FROM kpi_search_rows").execute(&mut *tx).await?;
         }
         tx.commit().await
     }
@@ -278,7 +281,11 @@ impl Index {
     }
 }
 
-async fn insert_commit(tx: &mut Transaction<'static, Any>, commit: &IndexedCommit) -> Result<(), sqlx::Error> {
+async fn insert_commit(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    commit: &IndexedCommit,
+) -> Result<(), sqlx::Error> {
     let release = &commit.release;
     sqlx::query(
         "INSERT INTO releases (seq, version, commit_id, released_at, bump, title) \
@@ -346,15 +353,47 @@ async fn insert_commit(tx: &mut Transaction<'static, Any>, commit: &IndexedCommi
     }
 
     for row in &commit.search {
-        // FTS5 tables have no primary key to upsert on, so both backends delete first.
-        sqlx::query("DELETE FROM kpi_search WHERE kpi_id = $1").bind(&row.kpi_id).execute(&mut **tx).await?;
-        sqlx::query("INSERT INTO kpi_search (kpi_id, name, summary, definition) VALUES ($1, $2, $3, $4)")
+        replace_search_row(tx, backend, row).await?;
+    }
+    Ok(())
+}
+
+/// Replaces a KPI's search row with the text of its latest version.
+async fn replace_search_row(tx: &mut Transaction<'static, Any>, backend: Backend, row: &SearchRow) -> Result<(), sqlx::Error> {
+    match backend {
+        Backend::Sqlite => {
+            sqlx::query("INSERT INTO kpi_search_rows (kpi_id) VALUES ($1) ON CONFLICT (kpi_id) DO NOTHING")
+                .bind(&row.kpi_id)
+                .execute(&mut **tx)
+                .await?;
+            let found = sqlx::query("SELECT row_id FROM kpi_search_rows WHERE kpi_id = $1")
+                .bind(&row.kpi_id)
+                .fetch_one(&mut **tx)
+                .await?;
+            let row_id: i64 = found.try_get("row_id")?;
+            sqlx::query("DELETE FROM kpi_search WHERE rowid = $1").bind(row_id).execute(&mut **tx).await?;
+            sqlx::query("INSERT INTO kpi_search (rowid, kpi_id, name, summary, definition) VALUES ($1, $2, $3, $4, $5)")
+                .bind(row_id)
+                .bind(&row.kpi_id)
+                .bind(&row.name)
+                .bind(&row.summary)
+                .bind(&row.definition)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Backend::Postgres => {
+            sqlx::query(
+                "INSERT INTO kpi_search (kpi_id, name, summary, definition) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (kpi_id) DO UPDATE SET name = excluded.name, summary = excluded.summary, \
+                 definition = excluded.definition",
+            )
             .bind(&row.kpi_id)
             .bind(&row.name)
             .bind(&row.summary)
             .bind(&row.definition)
             .execute(&mut **tx)
             .await?;
+        }
     }
     Ok(())
 }
