@@ -396,7 +396,47 @@ async fn sigterm_finishes_in_flight_request(backend: Backend) {
     assert!(server.wait().success(), "the server exits cleanly after the last answer");
 }
 
+/// A long history is indexed in bulk, writing search rows once at the end; rows lost to
+/// an interrupted run are rebuilt on the next start.
+async fn bulk_index_keeps_search_complete(backend: Backend) {
+    let data = tempfile::tempdir().unwrap();
+    let tree = data.path().join("catalog");
+    let registry = TestRegistry::with_catalog(backend, tree.clone()).await;
+    let (ok, _, stderr) = registry.run(&["generate", "--kpis", "300", "--domains", "3", "--versions", "3", tree.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+
+    let server = registry.start().await;
+    let (_, index) = server.get_json("/api/ontology/index.json").await;
+    assert_eq!(index["ontology_version"], "301.0.0", "300 minor releases, then 300 major ones");
+    let (status, found) = server.get_json("/api/ontology/search.json?q=synthetic%20kpi%2000007%20r1").await;
+    assert_eq!(status, 200);
+    assert_eq!(found["results"][0]["id"], "domain_001.kpi_00007", "{found}");
+    assert_eq!(found["results"][0]["version"], "2.0.0");
+    assert!(server.stop().success());
+
+    // Lose the search rows, as a run interrupted before its last step would.
+    match backend {
+        Backend::Sqlite => {
+            let url = format!("sqlite://{}", registry.sqlite_file().display());
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            sqlx::query("DELETE FROM kpi_search").execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+        Backend::Postgres => {
+            let url = &registry.database.as_ref().unwrap().url;
+            let pool = sqlx::PgPool::connect(url).await.unwrap();
+            sqlx::query("DELETE FROM kpi_search").execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+    let server = registry.start().await;
+    assert!(server.logs().contains("search rows are missing"));
+    let (_, found) = server.get_json("/api/ontology/search.json?q=synthetic%20kpi%2000007%20r1").await;
+    assert_eq!(found["results"][0]["id"], "domain_001.kpi_00007", "{found}");
+}
+
 on_each_backend!(
+    bulk_index_keeps_search_complete,
     sigterm_finishes_in_flight_request,
     reindex_gives_identical_answers,
     unindexed_commit_indexed_on_start,

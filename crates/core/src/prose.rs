@@ -16,13 +16,21 @@ pub fn normalize(text: &str) -> String {
         lines.pop();
     }
 
-    lines.join("\n").nfc().collect()
+    compose(lines.join("\n"))
+}
+
+/// Puts text in NFC, skipping the work when a quick check already proves it is.
+fn compose(text: String) -> String {
+    match unicode_normalization::is_nfc_quick(text.chars()) {
+        unicode_normalization::IsNormalized::Yes => text,
+        _ => text.nfc().collect(),
+    }
 }
 
 /// Normalises a one-line value (a name, a unit, a title): prose normalisation, and every
 /// run of whitespace, line breaks included, becomes one space.
 pub fn normalize_line(text: &str) -> String {
-    let composed: String = text.nfc().collect();
+    let composed = compose(text.to_owned());
     composed.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 

@@ -146,6 +146,60 @@ impl Index {
         tx.commit().await
     }
 
+    /// Rebuilds every search row from the latest indexed version of each KPI, in one
+    /// transaction. Bulk indexing skips the per-commit search rows, which later versions
+    /// would replace anyway, and calls this once at the end.
+    pub async fn rebuild_search(&self) -> Result<(), sqlx::Error> {
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query("DELETE FROM kpi_search").execute(&mut *tx).await?;
+        match self.db.backend() {
+            Backend::Sqlite => {
+                sqlx::query(
+                    "INSERT INTO kpi_search_rows (kpi_id) SELECT DISTINCT kpi_id FROM kpi_versions WHERE true \
+                     ON CONFLICT (kpi_id) DO NOTHING",
+                )
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO kpi_search (rowid, kpi_id, name, summary, definition) \
+                     SELECT r.row_id, v.kpi_id, v.name, json_extract(v.body, '$.summary'), \
+                            json_extract(v.body, '$.definition') \
+                     FROM kpi_versions v \
+                     JOIN (SELECT kpi_id, MAX(release_seq) AS seq FROM kpi_versions GROUP BY kpi_id) latest \
+                       ON latest.kpi_id = v.kpi_id AND latest.seq = v.release_seq \
+                     JOIN kpi_search_rows r ON r.kpi_id = v.kpi_id",
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+            Backend::Postgres => {
+                sqlx::query(
+                    "INSERT INTO kpi_search (kpi_id, name, summary, definition) \
+                     SELECT DISTINCT ON (kpi_id) kpi_id, name, CAST(body AS JSON) ->> 'summary', \
+                            CAST(body AS JSON) ->> 'definition' \
+                     FROM kpi_versions ORDER BY kpi_id, release_seq DESC",
+                )
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await
+    }
+
+    /// Whether every indexed KPI has its search row; false after a bulk indexing run was
+    /// interrupted before its search rows were rebuilt.
+    pub async fn search_is_complete(&self) -> Result<bool, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(DISTINCT kpi_id) FROM kpi_versions) AS kpis, \
+                    (SELECT COUNT(*) FROM kpi_search) AS rows",
+        )
+        .fetch_one(self.db.pool())
+        .await?;
+        let kpis: i64 = row.try_get("kpis")?;
+        let rows: i64 = row.try_get("rows")?;
+        Ok(kpis == rows)
+    }
+
     pub async fn releases(&self) -> Result<Vec<ReleaseRow>, sqlx::Error> {
         let rows = sqlx::query("SELECT seq, version, commit_id, released_at, bump, title FROM releases ORDER BY seq")
             .fetch_all(self.db.pool())

@@ -110,6 +110,9 @@ pub async fn catch_up(
         return Ok(summary);
     }
     progress.start(pending.len() as u64, "indexing commits");
+    // A long run writes only the last version's search rows, once at the end: the rows of
+    // earlier versions would be replaced anyway.
+    let bulk = pending.len() > BATCH;
 
     let mut chunks = pending.chunks(BATCH).map(<[Oid]>::to_vec);
     let read = |chunk: Vec<Oid>, mut state: IndexCursor| {
@@ -131,7 +134,12 @@ pub async fn catch_up(
     let mut reading = chunks.next().map(|chunk| read(chunk, started_from));
     while let Some(task) = reading.take() {
         let (state, batch) = task.await?;
-        let batch = batch?;
+        let mut batch = batch?;
+        if bulk {
+            for commit in &mut batch {
+                commit.search.clear();
+            }
+        }
 
         // Reading the next batch starts from the state after this one.
         let last = chunks.len() == 0;
@@ -159,6 +167,9 @@ pub async fn catch_up(
         }
     }
 
+    if bulk {
+        index.rebuild_search().await.context("failed to rebuild the search rows")?;
+    }
     progress.finish();
     tracing::info!(
         commits = summary.commits,

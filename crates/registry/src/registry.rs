@@ -101,6 +101,10 @@ pub async fn open(location: &Location) -> anyhow::Result<Registry> {
     let mut cursor = IndexCursor::load(&index).await?;
     let progress = if seeded { Progress::hidden() } else { Progress::visible() };
     indexer::catch_up(&store, &index, &mut cursor, &progress, |_| Ok(())).await?;
+    if !index.search_is_complete().await? {
+        tracing::warn!("search rows are missing, as after an interrupted bulk indexing run; rebuilding them");
+        index.rebuild_search().await.context("failed to rebuild the search rows")?;
+    }
 
     let catalog = Arc::new(CatalogService::load(index.clone()).await?);
     let publisher = Arc::new(Publisher::new(store.clone(), index, catalog.clone(), cursor, registry_identity()));
