@@ -300,10 +300,141 @@ impl GitStore {
         Ok(repo.find_reference(&tag_ref(version)).is_ok())
     }
 
+    /// Estimates the loose objects in the repository the way git does: the count in one
+    /// of the 256 fan-out folders, times 256.
+    pub fn loose_object_estimate(&self) -> usize {
+        let sample = self.path.join("objects").join("17");
+        std::fs::read_dir(sample).map(|entries| entries.count() * 256).unwrap_or(0)
+    }
+
+    /// Number of pack files.
+    pub fn pack_count(&self) -> usize {
+        list_packs(&self.path.join("objects").join("pack")).iter().filter(|p| p.extension().is_some_and(|e| e == "pack")).count()
+    }
+
+    /// Moves loose objects into a pack file. Each merge writes a few loose objects, and a
+    /// long history of them costs disk space and a file open per object read.
+    ///
+    /// With `full`, every object reachable from `main` goes into one new pack and the older
+    /// packs are removed; otherwise only the loose objects are packed. Loose files are
+    /// removed only once the pack holding them is written. Callers keep other writers out
+    /// while it runs; readers are safe because every object stays readable throughout.
+    pub fn pack(&self, full: bool) -> Result<PackSummary, StoreError> {
+        let repo = self.repo()?;
+        let objects = self.path.join("objects");
+        let pack_dir = objects.join("pack");
+        let old_packs = if full { list_packs(&pack_dir) } else { Vec::new() };
+        let loose = list_loose_objects(&objects);
+
+        let mut builder = repo.packbuilder()?;
+        if full {
+            let mut walk = repo.revwalk()?;
+            walk.push(self.head()?)?;
+            builder.insert_walk(&mut walk)?;
+        } else {
+            for (oid, _) in &loose {
+                builder.insert_object(*oid, None)?;
+            }
+        }
+        let packed = builder.object_count();
+        if packed == 0 {
+            return Ok(PackSummary::default());
+        }
+        builder.write(&pack_dir, 0)?;
+        let new_pack = builder.name()?.map(|name| format!("pack-{name}"));
+
+        // Remove only loose objects that the new pack holds.
+        let kept: std::collections::HashSet<Oid> = if full { reachable_objects(&repo, self.head()?)? } else { loose.iter().map(|(oid, _)| *oid).collect() };
+        let mut removed_loose = 0;
+        for (oid, path) in &loose {
+            if kept.contains(oid) && std::fs::remove_file(path).is_ok() {
+                removed_loose += 1;
+            }
+        }
+        let mut removed_packs = 0;
+        for path in old_packs {
+            let is_new = new_pack.as_deref().is_some_and(|name| path.file_stem().is_some_and(|stem| stem == name));
+            if !is_new && std::fs::remove_file(&path).is_ok() {
+                removed_packs += 1;
+            }
+        }
+        repo.odb()?.refresh()?;
+        Ok(PackSummary { objects: packed, removed_loose, removed_packs })
+    }
+
     /// Tags a commit with an ontology version, for a commit whose tag a crash prevented.
     pub fn ensure_tag(&self, version: &Version, commit: Oid) -> Result<(), StoreError> {
         self.reader()?.ensure_tag(version, commit)
     }
+}
+
+/// What [`GitStore::pack`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PackSummary {
+    pub objects: usize,
+    pub removed_loose: usize,
+    /// Pack and index files of older packs that the new pack replaced.
+    pub removed_packs: usize,
+}
+
+fn list_packs(pack_dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(pack_dir) else { return Vec::new() };
+    entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name().and_then(|n| n.to_str()).is_some_and(|name| {
+                name.starts_with("pack-") && [".pack", ".idx", ".rev"].iter().any(|ext| name.ends_with(ext))
+            })
+        })
+        .collect()
+}
+
+/// Loose objects with their file paths, from the 256 fan-out folders.
+fn list_loose_objects(objects: &Path) -> Vec<(Oid, PathBuf)> {
+    let mut found = Vec::new();
+    let Ok(folders) = std::fs::read_dir(objects) else { return found };
+    for folder in folders.filter_map(Result::ok) {
+        let prefix = folder.file_name().to_string_lossy().into_owned();
+        if prefix.len() != 2 || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
+            continue;
+        }
+        let Ok(files) = std::fs::read_dir(folder.path()) else { continue };
+        for file in files.filter_map(Result::ok) {
+            let name = file.file_name().to_string_lossy().into_owned();
+            if let Ok(oid) = Oid::from_str(&format!("{prefix}{name}")) {
+                found.push((oid, file.path()));
+            }
+        }
+    }
+    found
+}
+
+/// Every commit, tree and blob reachable from `head`, visiting each tree once.
+fn reachable_objects(repo: &Repository, head: Oid) -> Result<std::collections::HashSet<Oid>, git2::Error> {
+    let mut seen = std::collections::HashSet::new();
+    let mut walk = repo.revwalk()?;
+    walk.push(head)?;
+    let mut trees = Vec::new();
+    for commit in walk {
+        let commit = repo.find_commit(commit?)?;
+        seen.insert(commit.id());
+        trees.push(commit.tree_id());
+    }
+    while let Some(tree_id) = trees.pop() {
+        if !seen.insert(tree_id) {
+            continue;
+        }
+        for entry in repo.find_tree(tree_id)?.iter() {
+            match entry.kind() {
+                Some(ObjectType::Tree) => trees.push(entry.id()),
+                _ => {
+                    seen.insert(entry.id());
+                }
+            }
+        }
+    }
+    Ok(seen)
 }
 
 /// An open repository for a run of reads on one thread.
@@ -508,4 +639,137 @@ pub fn kpi_of_path(path: &str) -> Option<KpiId> {
         return None;
     }
     KpiId::parse(&format!("{domain}.{key}")).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::format::OntologyInfo;
+    use crate::id::DomainId;
+    use crate::record::tests::sample_draft;
+
+    fn identity() -> Identity {
+        Identity { name: "Test".into(), email: "test@example.org".into() }
+    }
+
+    fn catalog() -> Catalog {
+        let mut draft = sample_draft();
+        draft.related.clear();
+        let record = draft.validate().unwrap();
+        let domain = DomainId::parse("customers").unwrap();
+        Catalog {
+            ontology: OntologyInfo { name: "Test".into(), description: "A test catalog.".into() },
+            domains: BTreeMap::from([(
+                domain.clone(),
+                DomainInfo { id: domain, name: "Customers".into(), description: "Customers.".into() },
+            )]),
+            kpis: BTreeMap::from([(record.id.clone(), record)]),
+        }
+    }
+
+    fn publication(catalog: &Catalog, version: Version, ontology: Version, summary: &str) -> Publication {
+        let record = catalog.kpis.values().next().unwrap();
+        let mut draft = record.clone().into_draft();
+        draft.summary = summary.into();
+        draft.version = version;
+        Publication {
+            record: draft.validate().unwrap(),
+            new_domain: None,
+            title: "Reword the summary".into(),
+            author: Identity { name: "alice".into(), email: "alice@example.org".into() },
+            bump: Bump::Patch,
+            ontology_version: ontology,
+            proposal: Some("7".into()),
+            reviewed_by: vec!["bob".into()],
+            dispute: None,
+            back_attributed_to: None,
+        }
+    }
+
+    #[test]
+    fn create_tags_first_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = GitStore::create(&dir.path().join("repo.git"), &catalog(), &identity()).unwrap();
+        let versions = store.tagged_versions().unwrap();
+        assert_eq!(versions.len(), 1);
+        assert_eq!(versions[0].0, Version::new(1, 0, 0));
+        assert_eq!(store.catalog_at(store.head().unwrap()).unwrap().catalog, catalog());
+    }
+
+    #[test]
+    fn publish_commits_with_trailers() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog();
+        let store = GitStore::create(&dir.path().join("repo.git"), &catalog, &identity()).unwrap();
+        let head = store.head().unwrap();
+        let commit = store
+            .publish(head, &publication(&catalog, Version::new(1, 0, 1), Version::new(1, 0, 1), "New words."), &identity())
+            .unwrap();
+
+        let details = store.describe(commit).unwrap();
+        assert_eq!(details.title, "customers.gross_revenue_retention 1.0.1: Reword the summary");
+        assert_eq!(details.trailer("Proposal"), Some("7"));
+        assert_eq!(details.trailer_values("Reviewed-by"), ["bob"]);
+        assert_eq!(details.ontology_version(), Some(Version::new(1, 0, 1)));
+        assert_eq!(details.author, "alice");
+        let paths: Vec<&str> = details.changed.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["customers/gross_revenue_retention.toml"]);
+        assert_eq!(store.history_after(Some(head)).unwrap(), [commit]);
+        assert_eq!(store.history_after(None).unwrap(), [head, commit]);
+    }
+
+    #[test]
+    fn publish_on_stale_head_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog();
+        let store = GitStore::create(&dir.path().join("repo.git"), &catalog, &identity()).unwrap();
+        let base = store.head().unwrap();
+        store.publish(base, &publication(&catalog, Version::new(1, 0, 1), Version::new(1, 0, 1), "One."), &identity()).unwrap();
+
+        let stale = publication(&catalog, Version::new(1, 0, 1), Version::new(1, 0, 2), "Two.");
+        match store.publish(base, &stale, &identity()) {
+            Err(StoreError::HeadMoved { expected, .. }) => assert_eq!(expected, base),
+            other => panic!("expected HeadMoved, got {other:?}"),
+        }
+        assert!(!store.has_tag(&Version::new(1, 0, 2)).unwrap());
+        assert_eq!(store.history_after(None).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn title_cannot_forge_trailers() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog();
+        let store = GitStore::create(&dir.path().join("repo.git"), &catalog, &identity()).unwrap();
+        let mut forged = publication(&catalog, Version::new(1, 0, 1), Version::new(1, 0, 1), "New.");
+        forged.title = "Fine\n\nReviewed-by: mallory".into();
+        assert!(matches!(store.publish(store.head().unwrap(), &forged, &identity()), Err(StoreError::InvalidTitle(_))));
+    }
+
+    #[test]
+    fn pack_keeps_every_object_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog();
+        let store = GitStore::create(&dir.path().join("repo.git"), &catalog, &identity()).unwrap();
+        let mut head = store.head().unwrap();
+        for patch in 1..=5 {
+            let version = Version::new(1, 0, patch);
+            let text = format!("Words {patch}.");
+            head = store.publish(head, &publication(&catalog, version.clone(), version, &text), &identity()).unwrap();
+        }
+
+        let incremental = store.pack(false).unwrap();
+        assert!(incremental.objects > 0);
+        assert_eq!(incremental.removed_loose, incremental.objects);
+        let full = store.pack(true).unwrap();
+        assert!(full.removed_packs >= 2, "the incremental pack and its index are replaced");
+
+        for commit in store.history_after(None).unwrap() {
+            let loaded = store.catalog_at(commit).unwrap();
+            assert!(loaded.problems.is_empty());
+        }
+        let last = store.catalog_at(head).unwrap().catalog;
+        assert_eq!(last.kpis.values().next().unwrap().summary, "Words 5.");
+    }
 }

@@ -68,6 +68,8 @@ enum Command {
     /// Write a synthetic catalog for benchmarks: N KPIs over M domains, and with
     /// `--versions K` above 1 a registry repository in --data-dir with K versions per KPI.
     Generate(GenerateArgs),
+    /// Pack the git repository's objects into one pack file, as `git gc` does.
+    Gc,
     /// Write the catalog at an ontology version as a TOML tree.
     Export {
         /// Ontology version or range, such as 1.2.0 or ^1.
@@ -140,6 +142,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reindex => runtime()?.block_on(reindex(location)),
         Command::Export { ontology, dir } => export(&location, &ontology, &dir),
         Command::Generate(args) => generate(&location, &args),
+        Command::Gc => gc(&location),
         Command::User { command } => runtime()?.block_on(auth::cli::run_user(&location, command)),
         Command::Token { command } => runtime()?.block_on(auth::cli::run_token(&location, command)),
     }
@@ -268,6 +271,22 @@ fn generate(location: &Location, args: &GenerateArgs) -> anyhow::Result<ExitCode
         );
     }
     println!("done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Packs offline; a running registry packs on its own after merges.
+fn gc(location: &Location) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let store = GitStore::open(&location.repository())
+        .context("no registry to pack: start it once (or run `init`) to create it")?;
+    let summary = store.pack(true)?;
+    println!(
+        "packed {} objects; removed {} loose objects and {} old pack files in {:.1} s",
+        summary.objects,
+        summary.removed_loose,
+        summary.removed_packs,
+        started.elapsed().as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -111,19 +111,6 @@ impl ApiError {
         }
     }
 
-    pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::Client { status, .. } => *status,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    pub fn code(&self) -> &'static str {
-        match self {
-            ApiError::Client { code, .. } => code,
-            ApiError::Internal(_) => "internal_error",
-        }
-    }
 }
 
 impl From<anyhow::Error> for ApiError {

@@ -87,6 +87,12 @@ pub enum ChangeError {
     Internal(#[from] anyhow::Error),
 }
 
+/// Loose objects (estimated) above which a merge is followed by packing; the same
+/// threshold as git's `gc.auto`.
+const LOOSE_OBJECT_LIMIT: usize = 6700;
+/// Packs above which packing merges them all into one, like git's `gc.autoPackLimit`.
+const PACK_LIMIT: usize = 50;
+
 pub struct Publisher {
     store: GitStore,
     index: Index,
@@ -343,6 +349,33 @@ impl Publisher {
             "published"
         );
         Ok((assessment, published))
+    }
+
+    /// Packs loose git objects once there are many, as `git gc --auto` would; every few
+    /// dozen incremental packs are merged into one. Runs under the publication lock, so no
+    /// merge writes meanwhile; reads are served from memory and the database.
+    pub async fn maintain(&self) -> anyhow::Result<()> {
+        let _lock = self.cursor.lock().await;
+        let store = self.store.clone();
+        let summary = tokio::task::spawn_blocking(move || {
+            if store.loose_object_estimate() < LOOSE_OBJECT_LIMIT {
+                return Ok(None);
+            }
+            let full = store.pack_count() >= PACK_LIMIT;
+            store.pack(full).map(|summary| Some((full, summary)))
+        })
+        .await
+        .context("the packing task failed")??;
+        if let Some((full, summary)) = summary {
+            tracing::info!(
+                full,
+                objects = summary.objects,
+                removed_loose = summary.removed_loose,
+                removed_packs = summary.removed_packs,
+                "packed the git repository"
+            );
+        }
+        Ok(())
     }
 
     async fn catch_up(&self, cursor: &mut IndexCursor) -> anyhow::Result<()> {

@@ -976,6 +976,14 @@ pub async fn merge(
         actor: actor(&principal, client),
     };
     let (_, published) = app.publisher.publish(&mut lock, &change, &meta).await.map_err(change_error)?;
+    drop(lock);
+
+    let publisher = app.publisher.clone();
+    tokio::spawn(async move {
+        if let Err(error) = publisher.maintain().await {
+            tracing::warn!(error = format!("{error:#}"), "failed to pack the git repository; merges go on unpacked");
+        }
+    });
     Ok(Json(published))
 }
 
