@@ -304,7 +304,9 @@ impl GitStore {
     /// of the 256 fan-out folders, times 256.
     pub fn loose_object_estimate(&self) -> usize {
         let sample = self.path.join("objects").join("17");
-        std::fs::read_dir(sample).map(|entries| entries.count() * 256).unwrap_or(0)
+        let sampled = std::fs::read_dir(sample).map(|entries| entries.count() * 256).unwrap_or(0);
+        // A small repository may have nothing in the sample folder; count it whole then.
+        if sampled > 0 { sampled } else { list_loose_objects(&self.path.join("objects")).len().min(256) }
     }
 
     /// Number of pack files.

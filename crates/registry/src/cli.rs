@@ -17,6 +17,7 @@ use crate::auth::config::AuthArgs;
 use crate::auth::keys::ServerKey;
 use crate::auth::{self, AuthConfig, AuthService};
 use crate::progress::Progress;
+use crate::publisher;
 use crate::registry::{self, Location};
 use crate::synthetic;
 use crate::telemetry::{self, LogFormat};
@@ -122,6 +123,10 @@ struct ServeArgs {
     /// Approvals from reviewers other than the author that a proposal needs to merge.
     #[arg(long, env = "REGISTRY_REQUIRED_APPROVALS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
     required_approvals: u32,
+    /// Loose git objects (estimated as git does) above which a merge is followed by
+    /// packing them.
+    #[arg(long, env = "REGISTRY_PACK_LOOSE_OBJECTS", default_value_t = publisher::LOOSE_OBJECT_LIMIT)]
+    pack_loose_objects: usize,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -155,6 +160,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 async fn serve(location: Location, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let registry = registry::open(&location).await?;
+    registry.publisher.set_loose_object_limit(args.pack_loose_objects);
     let auth_config = AuthConfig::from_args(&args.auth, args.public_url.as_deref())?;
     let key = ServerKey::load(&location.data_dir)?;
     let auth = AuthService::new(&registry.db, key, auth_config);

@@ -7,6 +7,7 @@
 //! lands: the others find their base version outdated.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use ontology_core::bump::{self, FieldChange};
@@ -87,9 +88,9 @@ pub enum ChangeError {
     Internal(#[from] anyhow::Error),
 }
 
-/// Loose objects (estimated) above which a merge is followed by packing; the same
-/// threshold as git's `gc.auto`.
-const LOOSE_OBJECT_LIMIT: usize = 6700;
+/// Loose objects (estimated) above which a merge is followed by packing, by default; the
+/// same threshold as git's `gc.auto`.
+pub const LOOSE_OBJECT_LIMIT: usize = 6700;
 /// Packs above which packing merges them all into one, like git's `gc.autoPackLimit`.
 const PACK_LIMIT: usize = 50;
 
@@ -100,11 +101,24 @@ pub struct Publisher {
     /// The index position, and the lock that serialises publications.
     cursor: Mutex<IndexCursor>,
     committer: Identity,
+    /// Loose objects (estimated) above which a merge is followed by packing.
+    loose_object_limit: AtomicUsize,
 }
 
 impl Publisher {
     pub fn new(store: GitStore, index: Index, catalog: Arc<CatalogService>, cursor: IndexCursor, committer: Identity) -> Self {
-        Publisher { store, index, catalog, cursor: Mutex::new(cursor), committer }
+        Publisher {
+            store,
+            index,
+            catalog,
+            cursor: Mutex::new(cursor),
+            committer,
+            loose_object_limit: AtomicUsize::new(LOOSE_OBJECT_LIMIT),
+        }
+    }
+
+    pub fn set_loose_object_limit(&self, limit: usize) {
+        self.loose_object_limit.store(limit, Ordering::Relaxed);
     }
 
     /// Checks a change against the catalog as it is now, collecting every broken rule.
@@ -357,8 +371,9 @@ impl Publisher {
     pub async fn maintain(&self) -> anyhow::Result<()> {
         let _lock = self.cursor.lock().await;
         let store = self.store.clone();
+        let limit = self.loose_object_limit.load(Ordering::Relaxed);
         let summary = tokio::task::spawn_blocking(move || {
-            if store.loose_object_estimate() < LOOSE_OBJECT_LIMIT {
+            if store.loose_object_estimate() < limit {
                 return Ok(None);
             }
             let full = store.pack_count() >= PACK_LIMIT;
