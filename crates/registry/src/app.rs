@@ -46,14 +46,32 @@ impl Default for ServerConfig {
     }
 }
 
+/// What every handler shares. The router clones the state for each request, so it is one
+/// reference-counted pointer.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub catalog: Arc<CatalogService>,
     pub store: GitStore,
     pub db: Database,
     pub config: Arc<ServerConfig>,
     pub auth: Arc<AuthService>,
     pub publisher: Arc<Publisher>,
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 pub fn router(state: AppState) -> Router {

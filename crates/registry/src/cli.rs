@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use ontology_core::pin::VersionPin;
 use ontology_core::{Catalog, GitStore};
 
-use crate::app::{self, AppState, ServerConfig};
+use crate::app::{self, AppState, ServerConfig, Shared};
 use crate::auth::cli::{TokenCommand, UserCommand};
 use crate::auth::config::AuthArgs;
 use crate::auth::keys::ServerKey;
@@ -165,7 +165,7 @@ async fn serve(location: Location, args: ServeArgs) -> anyhow::Result<ExitCode> 
     let key = ServerKey::load(&location.data_dir)?;
     let auth = AuthService::new(&registry.db, key, auth_config);
     auth::ensure_first_admin(&auth.accounts).await.context("failed to create the first admin account")?;
-    let state = AppState {
+    let state = AppState::new(Shared {
         catalog: registry.catalog.clone(),
         store: registry.store.clone(),
         db: registry.db.clone(),
@@ -176,7 +176,7 @@ async fn serve(location: Location, args: ServeArgs) -> anyhow::Result<ExitCode> 
         }),
         auth: Arc::new(auth),
         publisher: registry.publisher.clone(),
-    };
+    });
 
     let shutdown = app::shutdown_signal().context("failed to listen for termination signals")?;
     let listener =

@@ -20,6 +20,11 @@ mod synthetic;
 mod telemetry;
 mod web;
 
+/// mimalloc serves the read path's many small, short-lived allocations with less locking
+/// than the system allocator on this workload (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
