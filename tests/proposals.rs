@@ -313,7 +313,7 @@ async fn formula_change_end_to_end(backend: Backend) {
     assert_eq!(tag_commit(&team, "v2.0.0"), commit);
     assert_eq!(git(&repository, &["rev-parse", "main~1"]).trim(), tag_commit(&team, "v1.0.0"));
 
-    // Ranges and the unpinned answer.
+    // Ranges and the unpinned record.
     let (_, caret_one) = team.server.get_json(&format!("{}?version=^1", kpi_path(GRR))).await;
     assert_eq!(caret_one["version"], "1.0.0");
     assert_eq!(caret_one["formula"], old_formula.as_str());
@@ -361,7 +361,7 @@ async fn formula_change_end_to_end(backend: Backend) {
     assert_eq!(index["ontology_version"], "2.0.0");
     assert_eq!(index["commit"], commit.as_str());
 
-    // Exact pins of the old version answer the same bytes.
+    // Exact pins of the old version return the same bytes.
     for (path, before) in pinned_paths.iter().zip(&pinned_before) {
         let after = fetch_bytes(&team.server, path).await;
         assert_eq!(String::from_utf8_lossy(&after), String::from_utf8_lossy(before), "{path} changed");
@@ -458,7 +458,7 @@ async fn review_verdicts_move_states(backend: Backend) {
     assert_eq!(error_fields(&problem), ["verdict"]);
 }
 
-/// Reviews, updates, withdrawals and merges of a finished proposal answer 409.
+/// Checks that reviews, updates, withdrawals and merges of a finished proposal fail with 409.
 async fn assert_terminal(team: &Team, id: i64) {
     for verdict in ["approve", "request_changes", "reject"] {
         assert_problem(team.review(&team.other_reviewer, id, verdict).await, 409, "invalid_transition").await;
@@ -962,6 +962,10 @@ async fn new_kpis_domains_and_deprecation(backend: Backend) {
     let request = creation_request(&grr, "legal.contract_cycle_time", "Contract cycle time", Some(domain.clone()));
     let proposal = team.propose(&team.editor, request).await;
     assert_eq!(proposal["domain"], domain);
+    let rival_domain = json!({ "name": "Law", "description": "Legal work." });
+    let rival_request = creation_request(&grr, "legal.open_matters", "Open matters", Some(rival_domain));
+    let rival = team.propose(&team.other_editor, rival_request).await;
+    team.verdict(&team.reviewer, id_of(&rival), "approve").await;
     team.verdict(&team.reviewer, id_of(&proposal), "approve").await;
     let merged = team.merged(&team.reviewer, id_of(&proposal)).await;
     assert_eq!((merged["version"].as_str(), merged["ontology_version"].as_str()), (Some("1.0.0"), Some("1.2.0")));
@@ -978,6 +982,31 @@ async fn new_kpis_domains_and_deprecation(backend: Backend) {
     assert_eq!(status, 404, "the domain did not exist in 1.1.0");
     let files = git(&team.repository(), &["ls-tree", "--name-only", "main", "legal/"]);
     assert_eq!(files.lines().collect::<Vec<_>>(), ["legal/contract_cycle_time.toml", "legal/domain.toml"]);
+
+    // A rival proposal that opened the same domain merges once its author drops the domain.
+    let rival = id_of(&rival);
+    let problem = assert_problem(team.merge(&team.reviewer, rival).await, 422, "validation_failed").await;
+    assert_eq!(error_fields(&problem), ["domain"]);
+    let response = team.put(&format!("/api/proposals/{rival}"), &team.other_editor, json!({ "domain": null })).await;
+    assert_eq!(response.status(), 200);
+    let updated: Value = response.json().await.unwrap();
+    assert_eq!(updated["domain"], Value::Null);
+    assert_eq!(updated["revision"], 2);
+    team.verdict(&team.reviewer, rival, "approve").await;
+    let merged = team.merged(&team.reviewer, rival).await;
+    assert_eq!((merged["version"].as_str(), merged["ontology_version"].as_str()), (Some("1.0.0"), Some("1.3.0")));
+    let (_, legal) = team.server.get_json("/api/ontology/legal.json").await;
+    assert_eq!(legal["name"], "Legal", "the first merge named the domain");
+    assert_eq!(legal["kpis"].as_array().unwrap().len(), 2);
+
+    // Only a new KPI opens a domain.
+    let nrr = current_record(&team.server, NRR).await;
+    let change = team.propose(&team.editor, change_request(&nrr, "NRR wording", set("summary", json!("NRR.")))).await;
+    let body = json!({ "domain": { "name": "Customers", "description": "Again." } });
+    let response = team.put(&format!("/api/proposals/{}", id_of(&change)), &team.editor, body).await;
+    let problem = assert_problem(response, 422, "validation_failed").await;
+    assert_eq!(error_fields(&problem), ["domain"]);
+    team.withdraw(&team.editor, id_of(&change)).await;
 
     // Deprecation with a replacement is a major bump.
     let logo = current_record(&team.server, LOGO_CHURN).await;
