@@ -91,7 +91,7 @@ pub struct ProposalUpdate {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     bump: Option<Option<String>>,
-    /// The new domain of a new KPI; null removes it.
+    /// The new domain of a new KPI, or null to remove it.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<DomainRequest>)]
     domain: Option<Option<DomainRequest>>,
