@@ -1336,7 +1336,48 @@ async fn audit_rows_for_proposals(backend: Backend) {
     assert_eq!(rows, expected, "proposal audit rows, newest first");
 }
 
+/// An approval stops counting once its reviewer is demoted or disabled, and packing after
+/// merges keeps every version readable.
+async fn approvals_follow_reviewer_accounts(backend: Backend) {
+    let team = Team::start_with(backend, &["--pack-loose-objects", "1"]).await;
+    let id = team
+        .approved_change(NRR, "Clarify the cohort", |record| {
+            record["summary"] = json!(format!("{} Measured on the starting cohort.", record["summary"].as_str().unwrap()));
+        })
+        .await;
+
+    let demote = json!({ "role": "editor" });
+    let response = call(&team.server, Method::PATCH, "/api/accounts/rita", Some(&team.admin), Some(demote)).await;
+    assert_eq!(response.status(), 200);
+    let problem = assert_problem(team.merge(&team.other_reviewer, id).await, 409, "not_approved").await;
+    assert!(problem["detail"].as_str().unwrap().contains("0 of 1"), "{problem}");
+
+    team.verdict(&team.other_reviewer, id, "approve").await;
+    let merged = team.merged(&team.other_reviewer, id).await;
+    assert_eq!(merged["version"], "1.0.1");
+    let log = git(&team.repository(), &["log", "-1", "--format=%B", "main"]);
+    assert!(log.contains("Reviewed-by: rob"), "{log}");
+    assert!(!log.contains("Reviewed-by: rita"), "a demoted reviewer is not named:\n{log}");
+
+    // Packing runs after the merge in the background; every version stays readable.
+    for _ in 0..100 {
+        let counts = git(&team.repository(), &["count-objects", "-v"]);
+        if counts.lines().any(|l| l == "count: 0") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let counts = git(&team.repository(), &["count-objects", "-v"]);
+    assert!(counts.lines().any(|l| l == "count: 0"), "the merge's objects are packed:\n{counts}");
+    git(&team.repository(), &["fsck", "--full", "--no-dangling"]);
+    for version in ["1.0.0", "1.0.1"] {
+        let response = team.server.get(&format!("/api/ontology/customers/net_revenue_retention.json?version={version}")).await;
+        assert_eq!(response.status(), 200, "{version}");
+    }
+}
+
 on_each_backend!(
+    approvals_follow_reviewer_accounts,
     formula_change_end_to_end,
     review_verdicts_move_states,
     withdraw_and_authorship,

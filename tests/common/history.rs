@@ -66,4 +66,3 @@ pub async fn registry_with_history(backend: Backend) -> (TestRegistry, TestServe
     let server = registry.start().await;
     (registry, server, before)
 }
-

@@ -127,6 +127,9 @@ struct ServeArgs {
     /// packing them.
     #[arg(long, env = "REGISTRY_PACK_LOOSE_OBJECTS", default_value_t = publisher::LOOSE_OBJECT_LIMIT)]
     pack_loose_objects: usize,
+    /// Threads that serve HTTP, each with its own socket; defaults to the number of CPUs.
+    #[arg(long, env = "REGISTRY_HTTP_THREADS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    http_threads: Option<u16>,
     #[command(flatten)]
     auth: AuthArgs,
 }
@@ -179,18 +182,23 @@ async fn serve(location: Location, args: ServeArgs) -> anyhow::Result<ExitCode> 
     });
 
     let shutdown = app::shutdown_signal().context("failed to listen for termination signals")?;
-    let listener =
-        tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("failed to listen on {}", args.bind))?;
-    let address = listener.local_addr()?;
+    let threads = match args.http_threads {
+        Some(threads) => usize::from(threads),
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let listeners =
+        app::bind_listeners(args.bind, threads).with_context(|| format!("failed to listen on {}", args.bind))?;
+    let address = listeners[0].local_addr()?;
     let release = registry.catalog.read().latest_release().map(|r| r.version.to_string());
     tracing::info!(
         ontology_version = release.as_deref().unwrap_or("none"),
         database = registry.db.backend().name(),
         startup_ms = started.elapsed().as_millis() as u64,
+        http_threads = threads,
         "listening on http://{address}"
     );
 
-    app::serve(listener, app::router(state), shutdown).await?;
+    app::serve(listeners, app::router(state), shutdown).await?;
     registry.db.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

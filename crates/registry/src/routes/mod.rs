@@ -67,10 +67,9 @@ pub fn proposal_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(proposals::create, proposals::list))
         .routes(routes!(proposals::show, proposals::update))
         .routes(routes!(proposals::withdraw))
+        .routes(routes!(proposals::reviews))
         .routes(routes!(proposals::show_review));
-    let reviewer = OpenApiRouter::new()
-        .routes(routes!(proposals::review, proposals::reviews))
-        .routes(routes!(proposals::merge));
+    let reviewer = OpenApiRouter::new().routes(routes!(proposals::review)).routes(routes!(proposals::merge));
 
     OpenApiRouter::new()
         .merge(restricted(Role::Editor, state, editor))

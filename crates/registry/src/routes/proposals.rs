@@ -936,7 +936,21 @@ pub async fn merge(
     let proposal = load(&app, id).await?;
     proposals::check_active(proposal.state, "be merged").map_err(|e| ApiError::invalid_transition(e.to_string()))?;
     let reviews = ProposalStore::new(app.db.clone()).reviews(id).await?;
-    let policy = proposals::evaluate_policy(&proposal.author, proposal.revision, &reviews, app.config.required_approvals);
+    let mut policy = proposals::evaluate_policy(&proposal.author, proposal.revision, &reviews, app.config.required_approvals);
+    // An approval counts only while its reviewer may still review: a demotion or a
+    // disabled account withdraws it, as it would any other permission.
+    let mut current = Vec::with_capacity(policy.approvals.len());
+    for reviewer in &policy.approvals {
+        let Ok(username) = ontology_governance::Username::parse(reviewer) else { continue };
+        let account = app.auth.accounts.find(&username).await?;
+        if account.is_some_and(|a| !a.is_disabled() && a.role >= ontology_governance::Role::Reviewer) {
+            current.push(reviewer.clone());
+        }
+    }
+    if current.len() < policy.approvals.len() {
+        policy.approvals = current;
+        policy.met = policy.approvals.len() as u32 >= policy.required_approvals && policy.changes_requested.is_empty();
+    }
     if !policy.met {
         return Err(ApiError::not_approved(format!(
             "proposal {id} has {} of {} required approvals{}",
