@@ -1,6 +1,6 @@
 //! A whole catalog at one version: the ontology's name, its domains and its KPIs, read from
-//! and written to the file tree of section "file format" (`ontology.toml`,
-//! `<domain>/domain.toml`, `<domain>/<key>.toml`).
+//! and written to its file tree (`ontology.toml`, `<domain>/domain.toml`,
+//! `<domain>/<key>.toml`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -61,7 +61,7 @@ pub struct CatalogFile {
     pub bytes: Vec<u8>,
 }
 
-/// What reading a tree found: the catalog of every file that parsed, and every problem.
+/// The result of reading a tree: the catalog of every file that parsed, and every problem.
 pub struct LoadedCatalog {
     pub catalog: Catalog,
     pub problems: Vec<Problem>,

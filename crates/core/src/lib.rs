@@ -1,5 +1,5 @@
 //! The KPI ontology's core: the record model and its rules, the canonical file format,
-//! semantic version rules and the git-backed store. Nothing here knows about HTTP or
+//! semantic version rules and the git-backed store. Nothing here depends on HTTP or
 //! databases.
 
 pub mod bump;

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use semver::{Version, VersionReq};
 
-/// Longest requirement accepted; real ones are a few dozen characters.
+/// Maximum length of a requirement, in bytes. Real ones are a few dozen characters.
 const MAX_PIN_LEN: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -34,7 +34,7 @@ pub fn normalize_line(text: &str) -> String {
     composed.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Whether the text holds a control character (other than LF and TAB in prose).
+/// Whether the text contains a control character (other than LF and TAB in prose).
 pub fn has_control_chars(text: &str, allow_newlines: bool) -> bool {
     text.chars().any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t')))
 }

@@ -21,12 +21,12 @@ use crate::prose;
 pub const NAME_MAX_CHARS: usize = 120;
 pub const UNIT_MAX_CHARS: usize = 32;
 
-/// What kind of value a KPI reports.
+/// The kind of value a KPI reports.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KpiType {
-    /// Qualitative content; its formula says what the content must contain.
+    /// Qualitative content. Its formula states what the content must contain.
     Text,
     Percentage,
     Currency,
@@ -194,7 +194,7 @@ pub struct Standard {
     pub url: Option<String>,
 }
 
-/// Where a definition comes from and when it entered the registry.
+/// The origin of a definition and the date it entered the registry.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,7 +1,7 @@
 //! The git-backed versioned store: the source of truth of every catalog version.
 //!
 //! The store is a bare repository. Each commit on `main` is one ontology version, tagged
-//! `v<version>`: the first holds the starter catalog, each later one changes one KPI.
+//! `v<version>`: the first contains the starter catalog, each later one changes one KPI.
 //! Commits are built without a work tree (tree builders on the parent's trees) and the
 //! branch moves by compare-and-swap on the expected old commit, so two writers can never
 //! lose one another's commit.
@@ -123,9 +123,9 @@ pub struct GitStore {
     path: PathBuf,
 }
 
-/// Turns off libgit2's re-hashing of every object it reads. The repository is written
-/// only by this store, and verifying each object's SHA-1 on every read made indexing a
-/// long history spend a fifth of its time hashing; `git fsck` checks integrity instead.
+/// Turns off libgit2's re-hashing of every object it reads. Only this store writes the
+/// repository, and the check cost indexing a long history a fifth of its time in SHA-1.
+/// `git fsck` checks integrity instead.
 fn configure_libgit2() {
     static CONFIGURE: std::sync::Once = std::sync::Once::new();
     CONFIGURE.call_once(|| git2::opts::strict_hash_verification(false));
@@ -345,7 +345,7 @@ impl GitStore {
         builder.write(&pack_dir, 0)?;
         let new_pack = builder.name()?.map(|name| format!("pack-{name}"));
 
-        // Remove only loose objects that the new pack holds.
+        // Remove only loose objects that the new pack contains.
         let kept: std::collections::HashSet<Oid> = if full { reachable_objects(&repo, self.head()?)? } else { loose.iter().map(|(oid, _)| *oid).collect() };
         let mut removed_loose = 0;
         for (oid, path) in &loose {
@@ -370,7 +370,7 @@ impl GitStore {
     }
 }
 
-/// What [`GitStore::pack`] did.
+/// Summary of a packing run of [`GitStore::pack`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PackSummary {
     pub objects: usize,
@@ -600,7 +600,7 @@ fn collect_tree(
     Ok(())
 }
 
-/// Collects the files of `new` that `old` lacks or holds with other content, descending
+/// Collects the files of `new` that `old` lacks or contains with other content, descending
 /// only into subtrees whose ids differ. A commit changes one or two files, so this reads
 /// a handful of objects however large the catalog is. Removed files are not reported:
 /// the store never removes one.

@@ -46,8 +46,8 @@ impl Default for ServerConfig {
     }
 }
 
-/// What every handler shares. The router clones the state for each request, so it is one
-/// reference-counted pointer.
+/// State shared by every handler. The router clones the state for each request, so it is
+/// one reference-counted pointer.
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
@@ -201,7 +201,7 @@ pub fn bind_listeners(address: SocketAddr, threads: usize) -> std::io::Result<Ve
 /// stops accepting and lets in-flight requests finish.
 ///
 /// One runtime per core, each with its own socket, is how nginx runs its workers: a request
-/// never moves between threads, which on this read-heavy workload measured faster than a
+/// never moves between threads. On this read-heavy workload it measured faster than a
 /// work-stealing runtime that wakes threads across cores (see BENCHMARKS.md).
 pub async fn serve(
     listeners: Vec<std::net::TcpListener>,
@@ -217,7 +217,7 @@ pub async fn serve(
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async move {
                 let listener = TcpListener::from_std(listener)?;
-                // Answers are small and written whole, so Nagle's delay would only add latency.
+                // Responses are small and written whole, so Nagle's delay would only add latency.
                 let listener = listener.tap_io(|stream| {
                     if let Err(error) = stream.set_nodelay(true) {
                         tracing::debug!(%error, "failed to set TCP_NODELAY");

@@ -29,7 +29,7 @@ use crate::progress::Progress;
 /// Commits per database transaction during a catch-up or a reindex.
 const BATCH: usize = 500;
 
-/// What the index already holds, needed to index the next commit.
+/// The position of the index: what it already contains, needed to index the next commit.
 #[derive(Debug, Default)]
 pub struct IndexCursor {
     pub head: Option<Oid>,

@@ -1,8 +1,8 @@
 //! Errors as `application/problem+json` (RFC 9457) with the registry's fixed `code`s.
 //!
 //! Handlers return [`ApiError`]; this module is the only place that turns an error into a
-//! response. Internal errors are logged with their whole cause chain and answered with a
-//! generic body: a 5xx never carries SQL, paths or stack traces to the client.
+//! response. Internal errors are logged with their whole cause chain and get a generic
+//! body: a 5xx never carries SQL, paths or stack traces to the client.
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -138,7 +138,7 @@ struct ProblemBody<'a> {
 }
 
 /// Builds a problem response. Exposed for the few places (middleware, fallbacks) that
-/// answer without a handler.
+/// respond without a handler.
 pub fn problem_response(status: StatusCode, code: &str, title: &str, detail: &str, errors: &[FieldError]) -> Response {
     let body = ProblemBody { kind: format!("/problems/{code}"), title, status: status.as_u16(), detail, code, errors };
     let bytes = serde_json::to_vec(&body).expect("problem bodies serialise to JSON");

@@ -38,14 +38,14 @@ pub struct Change {
     pub title: String,
 }
 
-/// Why a field's change needs a bump.
+/// The bump a field's change needs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct BumpReason {
     pub field: String,
     pub bump: Bump,
 }
 
-/// What a change does to the catalog as it is now.
+/// The effect of a change on the catalog as it is now.
 #[derive(Debug, Clone)]
 pub struct Assessment {
     /// The validated record with its new version.
@@ -58,7 +58,7 @@ pub struct Assessment {
     pub ontology_version: Version,
 }
 
-/// Who publishes, and the trailers that record the review.
+/// The author of a publication and the trailers that record its review.
 #[derive(Debug, Clone)]
 pub struct PublishMeta {
     pub author: Identity,
@@ -69,7 +69,7 @@ pub struct PublishMeta {
     pub actor: Actor,
 }
 
-/// Where a publication landed.
+/// The versions and commit a publication created.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Published {
     pub kpi_id: String,

@@ -16,7 +16,7 @@ use crate::publisher::Publisher;
 pub const REPOSITORY_DIR: &str = "ontology.git";
 pub const SQLITE_FILE: &str = "registry.db";
 
-/// Where the registry keeps its state and where a new one takes its first catalog from.
+/// Locations of the registry's state and of the catalog a new registry starts from.
 #[derive(Debug, Clone)]
 pub struct Location {
     pub data_dir: PathBuf,

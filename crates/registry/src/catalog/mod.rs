@@ -133,8 +133,8 @@ impl CatalogService {
 
     /// The unpinned and range body of a KPI version, with its live fields.
     pub async fn live_kpi_body(&self, id: &KpiId, version: &KpiVersion) -> anyhow::Result<Arc<Body>> {
-        // NOTE: disputes are not built yet, so no KPI has an open one; the count is part of
-        // the cache key so that filing a dispute will render a fresh body.
+        // NOTE: disputes are not built yet, so no KPI has an open one. The count is part of
+        // the cache key, so filing a dispute will render a fresh body.
         let open_disputes = 0;
         {
             let history = self.read();

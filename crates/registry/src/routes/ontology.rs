@@ -75,8 +75,8 @@ impl Pins {
         Pins::parse(&query.ontology, &query.version)
     }
 
-    /// Whether the answer is fixed forever: an exact ontology pin fixes everything, and an
-    /// exact KPI version pin fixes the answer when no ontology range can move.
+    /// Whether the response is fixed forever: an exact ontology pin fixes everything, and an
+    /// exact KPI version pin fixes the response when no ontology range can move.
     fn immutable(&self) -> bool {
         match (&self.ontology, &self.version) {
             (Some(ontology), _) => ontology.is_exact(),
@@ -90,7 +90,7 @@ impl Pins {
     }
 }
 
-/// Resolves the release that answers a catalog-level request.
+/// Resolves the release that serves a catalog-level request.
 pub fn resolve_release(history: &History, pin: Option<&VersionPin>) -> ApiResult<Arc<Release>> {
     match pin {
         Some(pin) => history
@@ -241,7 +241,7 @@ fn resolve_kpi(history: &History, id: &KpiId, pins: &Pins) -> ApiResult<Resolved
     Ok(ResolvedKpi { version, release })
 }
 
-/// A KPI record with `released_in` and links; unpinned and range answers add live fields.
+/// A KPI record with `released_in` and links; unpinned and range responses add live fields.
 #[utoipa::path(
     get,
     path = "/api/ontology/{domain}/{key_file}",

@@ -1,8 +1,8 @@
 //! Change proposals: create (or dry-run), list, show, update, review, merge and withdraw.
 //!
 //! Each handler authorises (by the route's minimum role, plus authorship where the
-//! workflow asks for it), parses the body into validated values, acts in one transaction
-//! with its audit row, and answers. Merges go through the publisher, which re-checks the
+//! workflow requires it), parses the body into validated values, acts in one transaction
+//! with its audit row, and responds. Merges go through the publisher, which re-checks the
 //! proposal against the catalog as it is at that moment.
 
 use axum::Json;
@@ -119,7 +119,7 @@ pub struct ReviewRequest {
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CreateQuery {
-    /// `true` validates and answers the diff and the minimum bump, storing nothing.
+    /// `true` validates and returns the diff and the minimum bump, storing nothing.
     dry_run: Option<bool>,
 }
 
@@ -220,7 +220,7 @@ pub struct ProposalSummary {
     url: String,
 }
 
-/// What a dry run finds: the validation result, the diff and the minimum bump.
+/// Findings of a dry run: the validation result, the diff and the minimum bump.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DryRunDocument {
     valid: bool,
@@ -235,7 +235,7 @@ pub struct DryRunDocument {
     ontology_version: Option<String>,
 }
 
-/// A review as answered when created.
+/// A review as returned when created.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ReviewDocument {
     #[serde(flatten)]
@@ -360,7 +360,7 @@ fn domain_info(kpi_id: &KpiId, domain: Option<&DomainRequest>, errors: &mut Vec<
     }
 }
 
-/// The record of a KPI version as the catalog holds it, `None` if there is no such version.
+/// The record of a KPI version as the catalog contains it, `None` if there is no such version.
 async fn record_at(app: &AppState, id: &KpiId, version: &Version) -> ApiResult<Option<KpiRecord>> {
     let found = {
         let history = app.catalog.read();
@@ -510,7 +510,7 @@ fn invalid_dry_run(errors: Vec<FieldError>) -> DryRunDocument {
     }
 }
 
-/// Creates a proposal, or with `?dry_run=true` answers what it would do and stores nothing.
+/// Creates a proposal, or with `?dry_run=true` returns what it would do and stores nothing.
 #[utoipa::path(
     post,
     path = "/api/proposals",
@@ -601,7 +601,7 @@ pub async fn create(
     created(location, document(&app, stored, Vec::new()).await?)
 }
 
-/// A dry run answers its findings with 200; a real request fails with 422.
+/// Returns a dry run's findings with 200, or fails a real request with 422.
 fn invalid_request(dry_run: bool, errors: Vec<FieldError>) -> ApiResult<Response> {
     if dry_run {
         Ok(Json(invalid_dry_run(errors)).into_response())
