@@ -185,56 +185,30 @@ impl GitStore {
     /// Commits a new version of one KPI on top of `expected_head` and tags the ontology
     /// version. Fails with [`StoreError::HeadMoved`] if `main` is no longer at
     /// `expected_head`, writing nothing visible.
-    pub fn publish(
+    pub fn publish(&self, expected_head: Oid, publication: &Publication, committer: &Identity) -> Result<Oid, StoreError> {
+        publish_in(&self.repo()?, expected_head, publication, committer)
+    }
+
+    /// Runs `work` with a [`Batch`] that publishes many versions in a row, keeping the new
+    /// objects in memory and writing them as one pack file every `flush_every` commits and
+    /// at the end. Long generated histories then never create loose object files.
+    ///
+    /// Branch and tags move on disk as each commit is made, so an interruption between two
+    /// flushes leaves refs pointing at objects that were never written: use it only to
+    /// build repositories that are discarded when the work fails.
+    pub fn batch<T>(
         &self,
-        expected_head: Oid,
-        publication: &Publication,
-        committer: &Identity,
-    ) -> Result<Oid, StoreError> {
+        flush_every: usize,
+        work: impl FnOnce(&mut Batch<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let repo = self.repo()?;
-        let message = commit_message(publication)?;
-        let tag_name = tag_ref(&publication.ontology_version);
-        if repo.find_reference(&tag_name).is_ok() {
-            return Err(StoreError::VersionExists(publication.ontology_version.clone()));
-        }
-
-        let parent = repo.find_commit(expected_head)?;
-        let root = parent.tree()?;
-        let id = &publication.record.id;
-        let domain_name = id.domain_str();
-
-        let domain_tree = match root.get_name(domain_name) {
-            Some(entry) if entry.kind() == Some(ObjectType::Tree) => Some(repo.find_tree(entry.id())?),
-            _ => None,
-        };
-        let mut domain_builder: TreeBuilder = repo.treebuilder(domain_tree.as_ref())?;
-        let kpi_blob = repo.blob(format::kpi_to_toml(&publication.record).as_bytes())?;
-        domain_builder.insert(format!("{}.toml", id.key_str()), kpi_blob, FILE_MODE)?;
-        if let Some(domain) = &publication.new_domain {
-            let blob = repo.blob(format::domain_to_toml(domain).as_bytes())?;
-            domain_builder.insert(DOMAIN_FILE, blob, FILE_MODE)?;
-        }
-        let domain_tree = domain_builder.write()?;
-
-        let mut root_builder = repo.treebuilder(Some(&root))?;
-        root_builder.insert(domain_name, domain_tree, TREE_MODE)?;
-        let tree = repo.find_tree(root_builder.write()?)?;
-
-        let author = publication.author.signature()?;
-        let committer = committer.signature()?;
-        let commit = repo.commit(None, &author, &committer, &message, &tree, &[&parent])?;
-
-        // Compare-and-swap: the update succeeds only if main still points at the parent.
-        match repo.reference_matching(BRANCH, commit, true, expected_head, &message_title(&message)) {
-            Ok(_) => {}
-            Err(error) if matches!(error.code(), ErrorCode::Modified | ErrorCode::Locked) => {
-                let actual = self.head()?;
-                return Err(StoreError::HeadMoved { expected: expected_head, actual });
-            }
-            Err(error) => return Err(error.into()),
-        }
-        tag(&repo, &publication.ontology_version, commit)?;
-        Ok(commit)
+        let odb = repo.odb()?;
+        // Above the loose and pack backends, so every new object goes to memory first.
+        let mempack = odb.add_new_mempack_backend(1000)?;
+        let mut batch = Batch { repo: &repo, odb: &odb, mempack: &mempack, pending: 0, flush_every: flush_every.max(1) };
+        let result = work(&mut batch)?;
+        batch.flush()?;
+        Ok(result)
     }
 
     /// Reads the whole catalog as it is at a commit.
@@ -484,6 +458,89 @@ impl StoreReader {
             Err(_) => tag(repo, version, commit),
         }
     }
+}
+
+/// Many publications in a row with their objects kept in memory; see [`GitStore::batch`].
+pub struct Batch<'a> {
+    repo: &'a Repository,
+    odb: &'a git2::Odb<'a>,
+    mempack: &'a git2::Mempack<'a>,
+    pending: usize,
+    flush_every: usize,
+}
+
+impl Batch<'_> {
+    pub fn publish(&mut self, expected_head: Oid, publication: &Publication, committer: &Identity) -> Result<Oid, StoreError> {
+        let commit = publish_in(self.repo, expected_head, publication, committer)?;
+        self.pending += 1;
+        if self.pending >= self.flush_every {
+            self.flush()?;
+        }
+        Ok(commit)
+    }
+
+    /// Writes the objects held in memory as one pack file.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.pending == 0 {
+            return Ok(());
+        }
+        let mut buffer = git2::Buf::new();
+        self.mempack.dump(self.repo, &mut buffer)?;
+        let mut writer = self.odb.packwriter()?;
+        std::io::Write::write_all(&mut writer, &buffer).map_err(|error| git2::Error::from_str(&error.to_string()))?;
+        writer.commit()?;
+        self.mempack.reset()?;
+        self.odb.refresh()?;
+        self.pending = 0;
+        Ok(())
+    }
+}
+
+/// Commits a new version of one KPI in `repo`; see [`GitStore::publish`].
+fn publish_in(repo: &Repository, expected_head: Oid, publication: &Publication, committer: &Identity) -> Result<Oid, StoreError> {
+    let message = commit_message(publication)?;
+    let tag_name = tag_ref(&publication.ontology_version);
+    if repo.find_reference(&tag_name).is_ok() {
+        return Err(StoreError::VersionExists(publication.ontology_version.clone()));
+    }
+
+    let parent = repo.find_commit(expected_head)?;
+    let root = parent.tree()?;
+    let id = &publication.record.id;
+    let domain_name = id.domain_str();
+
+    let domain_tree = match root.get_name(domain_name) {
+        Some(entry) if entry.kind() == Some(ObjectType::Tree) => Some(repo.find_tree(entry.id())?),
+        _ => None,
+    };
+    let mut domain_builder: TreeBuilder = repo.treebuilder(domain_tree.as_ref())?;
+    let kpi_blob = repo.blob(format::kpi_to_toml(&publication.record).as_bytes())?;
+    domain_builder.insert(format!("{}.toml", id.key_str()), kpi_blob, FILE_MODE)?;
+    if let Some(domain) = &publication.new_domain {
+        let blob = repo.blob(format::domain_to_toml(domain).as_bytes())?;
+        domain_builder.insert(DOMAIN_FILE, blob, FILE_MODE)?;
+    }
+    let domain_tree = domain_builder.write()?;
+
+    let mut root_builder = repo.treebuilder(Some(&root))?;
+    root_builder.insert(domain_name, domain_tree, TREE_MODE)?;
+    let tree = repo.find_tree(root_builder.write()?)?;
+
+    let author = publication.author.signature()?;
+    let committer = committer.signature()?;
+    let commit = repo.commit(None, &author, &committer, &message, &tree, &[&parent])?;
+
+    // Compare-and-swap: the update succeeds only if main still points at the parent.
+    match repo.reference_matching(BRANCH, commit, true, expected_head, &message_title(&message)) {
+        Ok(_) => {}
+        Err(error) if matches!(error.code(), ErrorCode::Modified | ErrorCode::Locked) => {
+            let actual = repo.find_reference(BRANCH)?.target().expect("main is a direct reference");
+            return Err(StoreError::HeadMoved { expected: expected_head, actual });
+        }
+        Err(error) => return Err(error.into()),
+    }
+    tag(repo, &publication.ontology_version, commit)?;
+    Ok(commit)
 }
 
 pub fn tag_ref(version: &Version) -> String {
@@ -747,6 +804,33 @@ mod tests {
         let mut forged = publication(&catalog, Version::new(1, 0, 1), Version::new(1, 0, 1), "New.");
         forged.title = "Fine\n\nReviewed-by: mallory".into();
         assert!(matches!(store.publish(store.head().unwrap(), &forged, &identity()), Err(StoreError::InvalidTitle(_))));
+    }
+
+    #[test]
+    fn batch_writes_packs_not_loose_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = catalog();
+        let path = dir.path().join("repo.git");
+        let store = GitStore::create(&path, &catalog, &identity()).unwrap();
+        store.pack(true).unwrap();
+        let head = store
+            .batch(2, |batch| {
+                let mut head = store.head()?;
+                for patch in 1..=5 {
+                    let version = Version::new(1, 0, patch);
+                    let text = format!("Words {patch}.");
+                    head = batch.publish(head, &publication(&catalog, version.clone(), version, &text), &identity())?;
+                }
+                Ok(head)
+            })
+            .unwrap();
+
+        assert_eq!(list_loose_objects(&path.join("objects")).len(), 0);
+        assert_eq!(store.pack_count(), 4, "the first pack and one per flush of two, two and one commits");
+        assert_eq!(store.head().unwrap(), head);
+        let last = store.catalog_at(head).unwrap().catalog;
+        assert_eq!(last.kpis.values().next().unwrap().summary, "Words 5.");
+        assert_eq!(store.history_after(None).unwrap().len(), 6);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::serve::ListenerExt;
 use axum::{Extension, Router};
+use utoipa_axum::router::UtoipaMethodRouterExt;
 use ontology_core::GitStore;
 use ontology_governance::Database;
 use tokio::net::TcpListener;
@@ -76,18 +77,19 @@ impl std::ops::Deref for AppState {
 
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
+    // The document describes every route, the route that serves it included, so it is
+    // filled in once the routes are collected; only that route carries it.
+    let document = OpenApiBody::default();
     let (routes, collected) = routes::public_routes()
         .merge(routes::account_routes(&state))
         .merge(routes::proposal_routes(&state))
-        .routes(utoipa_axum::routes!(openapi::openapi_json))
+        .routes(utoipa_axum::routes!(openapi::openapi_json).layer(Extension(document.clone())))
         .split_for_parts();
-    let document = openapi::document(collected);
-    let document =
-        OpenApiBody(Arc::new(Body::new(document.to_json().expect("the OpenAPI document serialises to JSON"))));
+    let json = openapi::document(collected).to_json().expect("the OpenAPI document serialises to JSON");
+    document.set(Arc::new(Body::new(json)));
 
     routes
         .merge(web::routes())
-        .layer(Extension(document))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::OpenApi;
 use utoipa::openapi::RefOr;
@@ -101,9 +101,15 @@ fn rename_path_param(item: &mut PathItem, from: &str, to: &str) {
     }
 }
 
-/// The rendered document, shared with the handler.
-#[derive(Clone)]
-pub struct OpenApiBody(pub Arc<Body>);
+/// The rendered document, shared with the handler and set once the routes are known.
+#[derive(Clone, Default)]
+pub struct OpenApiBody(Arc<std::sync::OnceLock<Arc<Body>>>);
+
+impl OpenApiBody {
+    pub fn set(&self, body: Arc<Body>) {
+        let _ = self.0.set(body);
+    }
+}
 
 /// This document.
 #[utoipa::path(
@@ -112,9 +118,12 @@ pub struct OpenApiBody(pub Arc<Body>);
     tag = "operations",
     responses((status = 200, description = "The OpenAPI 3.1 document of the whole API", content_type = "application/json"))
 )]
-pub async fn openapi_json(Extension(OpenApiBody(body)): Extension<OpenApiBody>, headers: Conditional) -> Response {
+pub async fn openapi_json(Extension(OpenApiBody(document)): Extension<OpenApiBody>, headers: Conditional) -> Response {
+    let Some(body) = document.get() else {
+        return crate::problem::ApiError::Internal(anyhow::anyhow!("the OpenAPI document is not rendered yet")).into_response();
+    };
     Representation {
-        body: &body,
+        body,
         content_type: JSON,
         caching: Caching::Short,
         ontology_version: None,

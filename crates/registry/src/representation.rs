@@ -86,6 +86,9 @@ impl Representation<'_> {
             Response::new(HttpBody::from(bytes.clone()))
         };
 
+        // Sized for the headers set here and the few the middleware adds, so the map is
+        // allocated once.
+        *response.headers_mut() = HeaderMap::with_capacity(12);
         let headers = response.headers_mut();
         headers.insert(header::ETAG, etag.clone());
         headers.insert(

@@ -11,7 +11,7 @@ use ontology_core::record::{
     BoundValue, Bounds, IsoDate, KpiType, OwningFunction, Priority, Source, Stage, StageRelevance, Standard, Status,
     Tier,
 };
-use ontology_core::store::Publication;
+use ontology_core::store::{Publication, StoreError};
 use ontology_core::{Bump, Catalog, DomainId, DomainInfo, GitStore, KpiDraft, KpiId, KpiKey, OntologyInfo};
 use semver::Version;
 
@@ -190,37 +190,45 @@ pub fn write_history(catalog: &Catalog, data_dir: &Path, versions: usize, progre
     let started = Instant::now();
     let author = ontology_core::Identity { name: "synthetic-editor".into(), email: "synthetic@example.org".into() };
 
-    for round in 1..versions {
-        let bump = [Bump::Patch, Bump::Minor, Bump::Major][round % 3];
-        for (id, record) in current.iter_mut() {
-            let mut draft = record.clone().into_draft();
-            let note = format!("Revision {round}.");
-            match bump {
-                Bump::Patch => draft.summary = format!("{} {note}", draft.summary),
-                Bump::Minor => draft.name = format!("Synthetic KPI {} r{round}", id.key_str()),
-                Bump::Major => draft.formula = format!("{} {note}", draft.formula),
-            }
-            draft.version = bump.apply(&record.version);
-            let next = draft.validate().map_err(|errors| anyhow::anyhow!("{id}: {errors:?}"))?;
-            ontology_version = bump.apply(&ontology_version);
+    // Objects go to packs of a thousand commits, never to loose files: writing and then
+    // deleting hundreds of thousands of loose files would leave the file system slow to
+    // create the next ones for a while, and skew any benchmark run right after.
+    store.batch(1000, |batch| {
+        for round in 1..versions {
+            let bump = [Bump::Patch, Bump::Minor, Bump::Major][round % 3];
+            for (id, record) in current.iter_mut() {
+                let mut draft = record.clone().into_draft();
+                let note = format!("Revision {round}.");
+                match bump {
+                    Bump::Patch => draft.summary = format!("{} {note}", draft.summary),
+                    Bump::Minor => draft.name = format!("Synthetic KPI {} r{round}", id.key_str()),
+                    Bump::Major => draft.formula = format!("{} {note}", draft.formula),
+                }
+                draft.version = bump.apply(&record.version);
+                let next = draft
+                    .validate()
+                    .map_err(|errors| StoreError::Git(git2::Error::from_str(&format!("{id}: {errors:?}"))))?;
+                ontology_version = bump.apply(&ontology_version);
 
-            let publication = Publication {
-                record: next.clone(),
-                new_domain: None,
-                title: format!("Synthetic revision {round}"),
-                author: author.clone(),
-                bump,
-                ontology_version: ontology_version.clone(),
-                proposal: None,
-                reviewed_by: vec!["synthetic-reviewer".into()],
-                dispute: None,
-                back_attributed_to: None,
-            };
-            head = store.publish(head, &publication, &identity)?;
-            *record = next;
-            progress.advance(1);
+                let publication = Publication {
+                    record: next.clone(),
+                    new_domain: None,
+                    title: format!("Synthetic revision {round}"),
+                    author: author.clone(),
+                    bump,
+                    ontology_version: ontology_version.clone(),
+                    proposal: None,
+                    reviewed_by: vec!["synthetic-reviewer".into()],
+                    dispute: None,
+                    back_attributed_to: None,
+                };
+                head = batch.publish(head, &publication, &identity)?;
+                *record = next;
+                progress.advance(1);
+            }
         }
-    }
+        Ok(())
+    })?;
     progress.finish();
     // A registry that has run this long would have packed its objects as it went.
     let packed = store.pack(true)?;
