@@ -278,9 +278,12 @@ impl GitStore {
     /// of the 256 fan-out folders, times 256.
     pub fn loose_object_estimate(&self) -> usize {
         let sample = self.path.join("objects").join("17");
-        let sampled = std::fs::read_dir(sample).map(|entries| entries.count() * 256).unwrap_or(0);
-        // A small repository may have nothing in the sample folder; count it whole then.
-        if sampled > 0 { sampled } else { list_loose_objects(&self.path.join("objects")).len().min(256) }
+        std::fs::read_dir(sample).map(|entries| entries.count() * 256).unwrap_or(0)
+    }
+
+    /// Counts the loose objects exactly, reading all 256 fan-out folders.
+    pub fn loose_object_count(&self) -> usize {
+        list_loose_objects(&self.path.join("objects")).len()
     }
 
     /// Number of pack files.

@@ -93,6 +93,8 @@ pub enum ChangeError {
 pub const LOOSE_OBJECT_LIMIT: usize = 6700;
 /// Packs above which packing merges them all into one, like git's `gc.autoPackLimit`.
 const PACK_LIMIT: usize = 50;
+/// Limits from this one up are compared with a sampled estimate rather than a full count.
+const SAMPLED_LIMIT: usize = 1024;
 
 pub struct Publisher {
     store: GitStore,
@@ -369,27 +371,34 @@ impl Publisher {
     /// dozen incremental packs are merged into one. Runs under the publication lock, so no
     /// merge writes meanwhile; reads are served from memory and the database.
     pub async fn maintain(&self) -> anyhow::Result<()> {
+        let limit = self.loose_object_limit.load(Ordering::Relaxed);
+        let store = self.store.clone();
+        // Sampling one fan-out folder is as precise as a large limit needs and costs one
+        // directory read; only a small limit (as tests set) needs the exact count.
+        let loose = tokio::task::spawn_blocking(move || {
+            if limit < SAMPLED_LIMIT { store.loose_object_count() } else { store.loose_object_estimate() }
+        })
+        .await
+        .context("the counting task failed")?;
+        if loose < limit {
+            return Ok(());
+        }
+
         let _lock = self.cursor.lock().await;
         let store = self.store.clone();
-        let limit = self.loose_object_limit.load(Ordering::Relaxed);
-        let summary = tokio::task::spawn_blocking(move || {
-            if store.loose_object_estimate() < limit {
-                return Ok(None);
-            }
+        let (full, summary) = tokio::task::spawn_blocking(move || {
             let full = store.pack_count() >= PACK_LIMIT;
-            store.pack(full).map(|summary| Some((full, summary)))
+            store.pack(full).map(|summary| (full, summary))
         })
         .await
         .context("the packing task failed")??;
-        if let Some((full, summary)) = summary {
-            tracing::info!(
-                full,
-                objects = summary.objects,
-                removed_loose = summary.removed_loose,
-                removed_packs = summary.removed_packs,
-                "packed the git repository"
-            );
-        }
+        tracing::info!(
+            full,
+            objects = summary.objects,
+            removed_loose = summary.removed_loose,
+            removed_packs = summary.removed_packs,
+            "packed the git repository"
+        );
         Ok(())
     }
 
