@@ -130,7 +130,7 @@ fn published_only_with_real_anchors() {
     }
 }
 
-/// A small valid tree to break one rule at a time.
+/// Writes a small valid tree, to break one rule at a time.
 fn base_tree(dir: &Path) {
     let catalog = starter();
     let keep: Vec<KpiId> = ["customers.nps_score", "customers.logo_churn_rate", "customers.gross_revenue_retention", "customers.net_revenue_retention"]

@@ -13,7 +13,7 @@ use ontology_core::{Bump, Catalog};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Paths whose answers must survive a reindex byte for byte.
+/// Paths whose responses must survive a reindex byte for byte.
 const STABLE_PATHS: [&str; 16] = [
     "/api/ontology/index.json",
     "/api/ontology/index.json?ontology=1.0.0",
@@ -55,7 +55,7 @@ async fn reindex_gives_identical_answers(backend: Backend) {
             let _ = std::fs::remove_file(path);
         }
     }
-    // Packing the repository first changes how git stores objects, never what they say.
+    // Packing the repository first changes how git stores objects, never their content.
     let (ok, stdout, stderr) = registry.run(&["gc"]);
     assert!(ok, "gc failed: {stderr}");
     assert!(stdout.contains("packed"), "{stdout}");
@@ -359,7 +359,7 @@ async fn compression_of_untagged_documents(backend: Backend) {
     assert!(identity.headers().get("content-encoding").is_none());
 }
 
-/// A request in flight when SIGTERM arrives is answered in full before the process exits,
+/// A request in flight when SIGTERM arrives gets its full response before the process exits,
 /// and no new connection is accepted meanwhile.
 async fn sigterm_finishes_in_flight_request(backend: Backend) {
     let catalog_dir = tempfile::tempdir().unwrap();
@@ -372,7 +372,7 @@ async fn sigterm_finishes_in_flight_request(backend: Backend) {
     let registry = TestRegistry::with_catalog(backend, tree).await;
     let server = registry.start().await;
 
-    // A small receive buffer and a slow reader keep the multi-megabyte answer in flight.
+    // A small receive buffer and a slow reader keep the multi-megabyte response in flight.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(server.address.parse().unwrap()).await.unwrap();
@@ -404,8 +404,8 @@ async fn sigterm_finishes_in_flight_request(backend: Backend) {
     assert!(server.wait().success(), "the server exits cleanly after the last answer");
 }
 
-/// A long history is indexed in bulk, writing search rows once at the end; rows lost to
-/// an interrupted run are rebuilt on the next start.
+/// A long history is indexed in bulk, writing search rows once at the end. Rows lost to an
+/// interrupted run are rebuilt on the next start.
 async fn bulk_index_keeps_search_complete(backend: Backend) {
     let data = tempfile::tempdir().unwrap();
     let tree = data.path().join("catalog");

@@ -82,7 +82,7 @@ async fn pinning_across_versions(backend: Backend) {
 async fn catalog_pinning(backend: Backend) {
     let (_registry, server, before) = registry_with_history(backend).await;
 
-    // Exact pins answer the bytes they answered before later versions existed.
+    // Exact pins return the bytes they returned before later versions existed.
     for (path, bytes) in &before {
         let response = server.get(path).await;
         assert_eq!(response.status(), 200, "{path}");
@@ -166,7 +166,7 @@ async fn cache_headers_and_conditional_requests(backend: Backend) {
         assert!(etag.starts_with('"') && etag.ends_with('"') && !etag.starts_with("W/"), "{path}: {etag}");
     }
 
-    // Live fields only in unpinned and range answers.
+    // Live fields only in unpinned and range responses.
     let (_, pinned) = server.get_json("/api/ontology/customers/key_initiatives.json?version=1.0.0").await;
     let (_, live) = server.get_json("/api/ontology/customers/key_initiatives.json").await;
     let (_, range) = server.get_json("/api/ontology/customers/key_initiatives.json?version=^1").await;
@@ -174,7 +174,7 @@ async fn cache_headers_and_conditional_requests(backend: Backend) {
     assert_eq!(live["open_disputes"], 0);
     assert_eq!(range["open_disputes"], 0);
 
-    // If-None-Match: exact, weak, in a list, and `*` all answer 304 with the 200's headers.
+    // If-None-Match: exact, weak, in a list, and `*` all return 304 with the 200's headers.
     let path = "/api/ontology/customers/key_initiatives.json?version=1.0.0";
     let full = server.get(path).await;
     let etag = header(full.headers(), "etag").to_owned();
@@ -262,7 +262,7 @@ async fn id_grammar_attacks(backend: Backend) {
         assert_eq!(problem["code"], "invalid_id", "{path}");
     }
 
-    // Dot segments never reach a file: the router sees them as names and rejects them,
+    // Dot segments never reach a file: the router treats them as names and rejects them,
     // or they resolve to a path that does not exist.
     for path in [
         "/api/ontology/../../etc/passwd",
