@@ -67,9 +67,9 @@ pub fn proposal_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(proposals::create, proposals::list))
         .routes(routes!(proposals::show, proposals::update))
         .routes(routes!(proposals::withdraw))
-        .routes(routes!(proposals::reviews))
-        .routes(routes!(proposals::show_review));
-    let reviewer = OpenApiRouter::new().routes(routes!(proposals::review)).routes(routes!(proposals::merge));
+        .routes(routes!(proposals::review::reviews))
+        .routes(routes!(proposals::review::show_review));
+    let reviewer = OpenApiRouter::new().routes(routes!(proposals::review::review)).routes(routes!(proposals::merge::merge));
 
     OpenApiRouter::new()
         .merge(restricted(Role::Editor, state, editor))
