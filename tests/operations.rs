@@ -305,6 +305,18 @@ async fn openapi_covers_every_route(backend: Backend) {
             assert_ne!(status, 405, "{method} {template} is documented but the method is not routed");
         }
     }
+    // Client generators name their methods after operation ids, which OpenAPI requires to
+    // be unique.
+    let mut operation_ids = std::collections::BTreeMap::new();
+    for (template, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            let Some(id) = operation.get("operationId").and_then(Value::as_str) else { continue };
+            if let Some(other) = operation_ids.insert(id.to_owned(), format!("{method} {template}")) {
+                panic!("operationId `{id}` names both {other} and {method} {template}");
+            }
+        }
+    }
+
     // The documented count matches the routed requests above, which fails when a route is
     // added without a request here.
     let get_operations = paths.values().filter(|item| item.get("get").is_some()).count();

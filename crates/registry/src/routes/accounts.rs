@@ -94,6 +94,7 @@ impl From<AccountError> for ApiError {
 #[utoipa::path(
     get,
     path = "/api/accounts",
+    operation_id = "list_accounts",
     tag = "accounts",
     responses((status = 200, description = "Every account, by username", body = AccountList))
 )]
@@ -106,6 +107,7 @@ pub async fn list(State(app): State<AppState>) -> ApiResult<Json<AccountList>> {
 #[utoipa::path(
     post,
     path = "/api/accounts",
+    operation_id = "create_account",
     tag = "accounts",
     request_body = NewAccountRequest,
     responses(
@@ -148,6 +150,7 @@ pub async fn create(
 #[utoipa::path(
     patch,
     path = "/api/accounts/{username}",
+    operation_id = "update_account",
     tag = "accounts",
     params(("username" = String, Path, description = "The account's username")),
     request_body = AccountChange,

@@ -80,6 +80,7 @@ pub struct TokenList {
 #[utoipa::path(
     post,
     path = "/api/tokens",
+    operation_id = "issue_token",
     tag = "accounts",
     request_body = NewTokenRequest,
     responses(
@@ -147,6 +148,7 @@ pub async fn issue(
 #[utoipa::path(
     get,
     path = "/api/tokens",
+    operation_id = "list_tokens",
     tag = "accounts",
     responses((status = 200, description = "Machine tokens, newest first", body = TokenList))
 )]
@@ -160,6 +162,7 @@ pub async fn list(State(app): State<AppState>) -> ApiResult<Json<TokenList>> {
 #[utoipa::path(
     delete,
     path = "/api/tokens/{id}",
+    operation_id = "revoke_token",
     tag = "accounts",
     params(("id" = String, Path, description = "The token id (`jti`)")),
     responses(
