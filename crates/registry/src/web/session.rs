@@ -9,6 +9,7 @@
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
+use ::cookie::{Cookie, SameSite};
 
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -28,10 +29,10 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == name)
+        .and_then(|cookie| cookie.value_raw())
 }
 
 /// Authenticates a page request by its session cookie, returning `None` without a valid one.
@@ -42,9 +43,14 @@ pub async fn web_principal(app: &AppState, headers: &HeaderMap) -> Option<Princi
 
 /// Builds a `Set-Cookie` value with the registry's attributes. `max_age` 0 deletes it.
 fn set_cookie(app: &AppState, name: &str, value: &str, path: &str, max_age: u64) -> HeaderValue {
-    let secure = if app.auth.config.secure_cookies { "; Secure" } else { "" };
-    let text = format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}");
-    HeaderValue::try_from(text).expect("cookie values are hex or JWT characters")
+    let cookie = Cookie::build((name, value))
+        .path(path)
+        .max_age(::cookie::time::Duration::seconds(max_age.try_into().unwrap_or(i64::MAX)))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(app.auth.config.secure_cookies)
+        .build();
+    HeaderValue::try_from(cookie.to_string()).expect("cookie values are hex or JWT characters")
 }
 
 pub fn set_session_cookie(app: &AppState, response: &mut Response, token: &str) {
