@@ -204,7 +204,12 @@ pub async fn logout(
 ) -> ApiResult<Response> {
     let Some(principal) = session::web_principal(&app, &headers).await else {
         let mut response = Redirect::to("/login").into_response();
-        session::clear_session_cookie(&app, &mut response);
+        // Only a stale cookie that came with the request is deleted. A form posted from
+        // another site arrives without the SameSite=Strict cookie, and deleting it in the
+        // answer would let that site sign the user out.
+        if session::cookie(&headers, session::SESSION_COOKIE).is_some() {
+            session::clear_session_cookie(&app, &mut response);
+        }
         return Ok(response);
     };
     if !session::session_csrf_valid(&app, &principal, &form.csrf_token) {
