@@ -133,10 +133,15 @@ fn published_only_with_real_anchors() {
 /// Writes a small valid tree, to break one rule at a time.
 fn base_tree(dir: &Path) {
     let catalog = starter();
-    let keep: Vec<KpiId> = ["customers.nps_score", "customers.logo_churn_rate", "customers.gross_revenue_retention", "customers.net_revenue_retention"]
-        .iter()
-        .map(|id| KpiId::parse(id).unwrap())
-        .collect();
+    let keep: Vec<KpiId> = [
+        "customers.nps_score",
+        "customers.logo_churn_rate",
+        "customers.gross_revenue_retention",
+        "customers.net_revenue_retention",
+    ]
+    .iter()
+    .map(|id| KpiId::parse(id).unwrap())
+    .collect();
     let mut small = catalog.clone();
     small.kpis.retain(|id, _| keep.contains(id));
     small.domains.retain(|id, _| id.as_str() == "customers");
@@ -163,37 +168,136 @@ fn validate_reports_each_rule() {
     type Breakage = fn(&Path);
     let cases: Vec<(&str, Breakage, &str)> = vec![
         ("TOML syntax", |d| edit(d, "customers/nps_score.toml", "name = ", "name = = "), "customers/nps_score.toml"),
-        ("unknown field", |d| edit(d, "customers/nps_score.toml", "name = ", "colour = \"red\"\nname = "), "customers/nps_score.toml: colour"),
-        ("missing field", |d| edit(d, "customers/nps_score.toml", "why_it_matters = ", "why_it_matter = "), "customers/nps_score.toml"),
-        ("id and path", |d| edit(d, "customers/nps_score.toml", "id = \"customers.nps_score\"", "id = \"customers.other\""), "customers/nps_score.toml: id"),
-        ("published without standard", |d| {
-            let path = d.join("customers/nps_score.toml");
-            let text = std::fs::read_to_string(&path).unwrap();
-            let cut = text.find("[source.standard]").unwrap();
-            let rest = &text[cut..];
-            let end = rest.find("\n\n").map(|i| cut + i).unwrap_or(text.len());
-            std::fs::write(&path, format!("{}{}", &text[..cut], &text[end..].trim_start())).unwrap();
-        }, "customers/nps_score.toml: source.standard"),
-        ("editorial with standard", |d| edit(d, "customers/nps_score.toml", "tier = \"published\"", "tier = \"editorial\""), "customers/nps_score.toml: tier"),
-        ("related missing", |d| edit(d, "customers/nps_score.toml", "related = [", "related = [\n    \"customers.ghost\","), "customers/nps_score.toml: related[0]"),
-        ("replaced_by without deprecation", |d| edit(d, "customers/nps_score.toml", "status = \"active\"", "status = \"active\"\nreplaced_by = \"customers.logo_churn_rate\""), "customers/nps_score.toml: replaced_by"),
-        ("replaced_by missing", |d| edit(d, "customers/nps_score.toml", "status = \"active\"", "status = \"deprecated\"\nreplaced_by = \"customers.ghost\""), "customers/nps_score.toml: replaced_by"),
-        ("replaced_by deprecated", |d| {
-            edit(d, "customers/nps_score.toml", "status = \"active\"", "status = \"deprecated\"\nreplaced_by = \"customers.logo_churn_rate\"");
-            edit(d, "customers/logo_churn_rate.toml", "status = \"active\"", "status = \"deprecated\"");
-        }, "customers/nps_score.toml: replaced_by"),
-        ("duplicate stage", |d| edit(d, "customers/nps_score.toml", "[[stage_relevance]]\nstage = \"seed\"", "[[stage_relevance]]\nstage = \"public\""), "customers/nps_score.toml: stage_relevance"),
-        ("unsafe url", |d| edit(d, "customers/nps_score.toml", "url = \"https://", "url = \"javascript://"), "customers/nps_score.toml: source.standard.url"),
-        ("long name", |d| edit(d, "customers/nps_score.toml", "name = \"", &format!("name = \"{}", "x".repeat(130))), "customers/nps_score.toml: name"),
-        ("inverted bounds", |d| edit(d, "customers/nps_score.toml", "max = 100", "max = -200"), "customers/nps_score.toml: bounds"),
-        ("not canonical", |d| edit(d, "customers/nps_score.toml", "tier = ", "\ntier = "), "customers/nps_score.toml: file is not in canonical form"),
-        ("upper-case file name", |d| std::fs::rename(d.join("customers/nps_score.toml"), d.join("customers/NPS.toml")).unwrap(), "customers/NPS.toml: file name"),
-        ("reserved domain", |d| {
-            std::fs::create_dir(d.join("index")).unwrap();
-            std::fs::write(d.join("index/domain.toml"), "id = \"index\"\nname = \"x\"\ndescription = \"x\"\n").unwrap();
-        }, "index/domain.toml: folder name"),
-        ("missing domain file", |d| std::fs::remove_file(d.join("customers/domain.toml")).unwrap(), "customers/domain.toml: missing"),
-        ("domain id", |d| edit(d, "customers/domain.toml", "id = \"customers\"", "id = \"clients\""), "customers/domain.toml: id"),
+        (
+            "unknown field",
+            |d| edit(d, "customers/nps_score.toml", "name = ", "colour = \"red\"\nname = "),
+            "customers/nps_score.toml: colour",
+        ),
+        (
+            "missing field",
+            |d| edit(d, "customers/nps_score.toml", "why_it_matters = ", "why_it_matter = "),
+            "customers/nps_score.toml",
+        ),
+        (
+            "id and path",
+            |d| edit(d, "customers/nps_score.toml", "id = \"customers.nps_score\"", "id = \"customers.other\""),
+            "customers/nps_score.toml: id",
+        ),
+        (
+            "published without standard",
+            |d| {
+                let path = d.join("customers/nps_score.toml");
+                let text = std::fs::read_to_string(&path).unwrap();
+                let cut = text.find("[source.standard]").unwrap();
+                let rest = &text[cut..];
+                let end = rest.find("\n\n").map(|i| cut + i).unwrap_or(text.len());
+                std::fs::write(&path, format!("{}{}", &text[..cut], &text[end..].trim_start())).unwrap();
+            },
+            "customers/nps_score.toml: source.standard",
+        ),
+        (
+            "editorial with standard",
+            |d| edit(d, "customers/nps_score.toml", "tier = \"published\"", "tier = \"editorial\""),
+            "customers/nps_score.toml: tier",
+        ),
+        (
+            "related missing",
+            |d| edit(d, "customers/nps_score.toml", "related = [", "related = [\n    \"customers.ghost\","),
+            "customers/nps_score.toml: related[0]",
+        ),
+        (
+            "replaced_by without deprecation",
+            |d| {
+                edit(
+                    d,
+                    "customers/nps_score.toml",
+                    "status = \"active\"",
+                    "status = \"active\"\nreplaced_by = \"customers.logo_churn_rate\"",
+                )
+            },
+            "customers/nps_score.toml: replaced_by",
+        ),
+        (
+            "replaced_by missing",
+            |d| {
+                edit(
+                    d,
+                    "customers/nps_score.toml",
+                    "status = \"active\"",
+                    "status = \"deprecated\"\nreplaced_by = \"customers.ghost\"",
+                )
+            },
+            "customers/nps_score.toml: replaced_by",
+        ),
+        (
+            "replaced_by deprecated",
+            |d| {
+                edit(
+                    d,
+                    "customers/nps_score.toml",
+                    "status = \"active\"",
+                    "status = \"deprecated\"\nreplaced_by = \"customers.logo_churn_rate\"",
+                );
+                edit(d, "customers/logo_churn_rate.toml", "status = \"active\"", "status = \"deprecated\"");
+            },
+            "customers/nps_score.toml: replaced_by",
+        ),
+        (
+            "duplicate stage",
+            |d| {
+                edit(
+                    d,
+                    "customers/nps_score.toml",
+                    "[[stage_relevance]]\nstage = \"seed\"",
+                    "[[stage_relevance]]\nstage = \"public\"",
+                )
+            },
+            "customers/nps_score.toml: stage_relevance",
+        ),
+        (
+            "unsafe url",
+            |d| edit(d, "customers/nps_score.toml", "url = \"https://", "url = \"javascript://"),
+            "customers/nps_score.toml: source.standard.url",
+        ),
+        (
+            "long name",
+            |d| edit(d, "customers/nps_score.toml", "name = \"", &format!("name = \"{}", "x".repeat(130))),
+            "customers/nps_score.toml: name",
+        ),
+        (
+            "inverted bounds",
+            |d| edit(d, "customers/nps_score.toml", "max = 100", "max = -200"),
+            "customers/nps_score.toml: bounds",
+        ),
+        (
+            "not canonical",
+            |d| edit(d, "customers/nps_score.toml", "tier = ", "\ntier = "),
+            "customers/nps_score.toml: file is not in canonical form",
+        ),
+        (
+            "upper-case file name",
+            |d| std::fs::rename(d.join("customers/nps_score.toml"), d.join("customers/NPS.toml")).unwrap(),
+            "customers/NPS.toml: file name",
+        ),
+        (
+            "reserved domain",
+            |d| {
+                std::fs::create_dir(d.join("index")).unwrap();
+                std::fs::write(d.join("index/domain.toml"), "id = \"index\"\nname = \"x\"\ndescription = \"x\"\n")
+                    .unwrap();
+            },
+            "index/domain.toml: folder name",
+        ),
+        (
+            "missing domain file",
+            |d| std::fs::remove_file(d.join("customers/domain.toml")).unwrap(),
+            "customers/domain.toml: missing",
+        ),
+        (
+            "domain id",
+            |d| edit(d, "customers/domain.toml", "id = \"customers\"", "id = \"clients\""),
+            "customers/domain.toml: id",
+        ),
         ("missing ontology file", |d| std::fs::remove_file(d.join("ontology.toml")).unwrap(), "ontology.toml: missing"),
     ];
 

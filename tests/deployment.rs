@@ -74,7 +74,8 @@ fn compose_file_wires_registry_to_postgres() {
     assert!(ports.iter().any(|p| p.ends_with(&format!(":{bind_port}"))), "{ports:?}");
 
     // The health check probes readiness on the bound port.
-    let check: Vec<&str> = registry["healthcheck"]["test"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let check: Vec<&str> =
+        registry["healthcheck"]["test"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(check.iter().any(|part| part.ends_with(&format!(":{bind_port}/readyz"))), "{check:?}");
 }
 

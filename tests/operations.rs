@@ -86,9 +86,10 @@ async fn unindexed_commit_indexed_on_start(backend: Backend) {
 
     // A merge that committed to git and crashed before the index update, and before it
     // could even tag the commit.
-    let published = publish_edit(&registry.repository(), "customers.nps_score", Bump::Patch, "Clarify the survey window", |d| {
-        d.how_to_interpret = format!("{}\n\nState the survey window next to the score.", d.how_to_interpret);
-    });
+    let published =
+        publish_edit(&registry.repository(), "customers.nps_score", Bump::Patch, "Clarify the survey window", |d| {
+            d.how_to_interpret = format!("{}\n\nState the survey window next to the score.", d.how_to_interpret);
+        });
     git(&registry.repository(), &["tag", "-d", "v1.0.1"]);
 
     let server = registry.start().await;
@@ -186,7 +187,10 @@ async fn releases_and_atom_feed(backend: Backend) {
     let versions: Vec<&str> = list.iter().map(|r| r["ontology_version"].as_str().unwrap()).collect();
     assert_eq!(versions, ["2.1.0", "2.0.0", "1.1.1", "1.1.0", "1.0.0"]);
     let bumps: Vec<&Value> = list.iter().map(|r| &r["bump"]).collect();
-    assert_eq!(bumps, [&Value::from("minor"), &Value::from("major"), &Value::from("patch"), &Value::from("minor"), &Value::Null]);
+    assert_eq!(
+        bumps,
+        [&Value::from("minor"), &Value::from("major"), &Value::from("patch"), &Value::from("minor"), &Value::Null]
+    );
     assert_eq!(list[1]["changes"][0]["id"], "customers.gross_revenue_retention");
     assert_eq!(list[1]["changes"][0]["from"], "1.1.1");
     assert_eq!(list[1]["changes"][0]["to"], "2.0.0");
@@ -269,7 +273,11 @@ const ROUTED: [(&str, &str, &str); 11] = [
     ("get", "/api/ontology/customers.json", "/api/ontology/{domain}.json"),
     ("get", "/api/ontology/customers/nps_score.json", "/api/ontology/{domain}/{key}.json"),
     ("get", "/api/ontology/customers/nps_score/versions.json", "/api/ontology/{domain}/{key}/versions.json"),
-    ("get", "/api/ontology/customers/nps_score/diff.json?from=1.0.0&to=1.0.0", "/api/ontology/{domain}/{key}/diff.json"),
+    (
+        "get",
+        "/api/ontology/customers/nps_score/diff.json?from=1.0.0&to=1.0.0",
+        "/api/ontology/{domain}/{key}/diff.json",
+    ),
 ];
 
 async fn openapi_covers_every_route(backend: Backend) {
@@ -283,7 +291,8 @@ async fn openapi_covers_every_route(backend: Backend) {
     assert!(document["components"]["schemas"]["Problem"].is_object());
 
     for (method, request, template) in ROUTED {
-        let response = server.client.request(method.to_uppercase().parse().unwrap(), server.url(request)).send().await.unwrap();
+        let response =
+            server.client.request(method.to_uppercase().parse().unwrap(), server.url(request)).send().await.unwrap();
         assert_eq!(response.status(), 200, "{request} is routed");
         let operation = &paths.get(template).unwrap_or_else(|| panic!("{template} is not documented"))[method];
         assert!(operation.is_object(), "{method} {template} is not documented");
@@ -297,11 +306,19 @@ async fn openapi_covers_every_route(backend: Backend) {
             if !["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
                 continue;
             }
-            let path = template.replace("{domain}", "customers").replace("{key}", "nps_score").replace("{jti}", "x").replace("{id}", "1");
-            let response = server.client.request(method.to_uppercase().parse().unwrap(), server.url(&path)).send().await.unwrap();
+            let path = template
+                .replace("{domain}", "customers")
+                .replace("{key}", "nps_score")
+                .replace("{jti}", "x")
+                .replace("{id}", "1");
+            let response =
+                server.client.request(method.to_uppercase().parse().unwrap(), server.url(&path)).send().await.unwrap();
             let status = response.status().as_u16();
             let body = response.text().await.unwrap_or_default();
-            assert!(!(status == 404 && body.contains("no such path")), "{method} {template} is documented but not routed");
+            assert!(
+                !(status == 404 && body.contains("no such path")),
+                "{method} {template} is documented but not routed"
+            );
             assert_ne!(status, 405, "{method} {template} is documented but the method is not routed");
         }
     }
@@ -388,7 +405,8 @@ async fn sigterm_finishes_in_flight_request(backend: Backend) {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut stream = socket.connect(server.address.parse().unwrap()).await.unwrap();
-    let request = format!("GET /api/ontology/domain_000.json HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.address);
+    let request =
+        format!("GET /api/ontology/domain_000.json HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", server.address);
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut received = vec![0u8; 4096];
     let first = stream.read(&mut received).await.unwrap();
@@ -422,7 +440,8 @@ async fn bulk_index_keeps_search_complete(backend: Backend) {
     let data = tempfile::tempdir().unwrap();
     let tree = data.path().join("catalog");
     let registry = TestRegistry::with_catalog(backend, tree.clone()).await;
-    let (ok, _, stderr) = registry.run(&["generate", "--kpis", "300", "--domains", "3", "--versions", "3", tree.to_str().unwrap()]);
+    let (ok, _, stderr) =
+        registry.run(&["generate", "--kpis", "300", "--domains", "3", "--versions", "3", tree.to_str().unwrap()]);
     assert!(ok, "{stderr}");
 
     let server = registry.start().await;

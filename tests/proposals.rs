@@ -1342,7 +1342,8 @@ async fn approvals_follow_reviewer_accounts(backend: Backend) {
     let team = Team::start_with(backend, &["--pack-loose-objects", "1"]).await;
     let id = team
         .approved_change(NRR, "Clarify the cohort", |record| {
-            record["summary"] = json!(format!("{} Measured on the starting cohort.", record["summary"].as_str().unwrap()));
+            record["summary"] =
+                json!(format!("{} Measured on the starting cohort.", record["summary"].as_str().unwrap()));
         })
         .await;
 
@@ -1371,7 +1372,8 @@ async fn approvals_follow_reviewer_accounts(backend: Backend) {
     assert!(counts.lines().any(|l| l == "count: 0"), "the merge's objects are packed:\n{counts}");
     git(&team.repository(), &["fsck", "--full", "--no-dangling"]);
     for version in ["1.0.0", "1.0.1"] {
-        let response = team.server.get(&format!("/api/ontology/customers/net_revenue_retention.json?version={version}")).await;
+        let response =
+            team.server.get(&format!("/api/ontology/customers/net_revenue_retention.json?version={version}")).await;
         assert_eq!(response.status(), 200, "{version}");
     }
 }

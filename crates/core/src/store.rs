@@ -185,7 +185,12 @@ impl GitStore {
     /// Commits a new version of one KPI on top of `expected_head` and tags the ontology
     /// version. Fails with [`StoreError::HeadMoved`] if `main` is no longer at
     /// `expected_head`, writing nothing visible.
-    pub fn publish(&self, expected_head: Oid, publication: &Publication, committer: &Identity) -> Result<Oid, StoreError> {
+    pub fn publish(
+        &self,
+        expected_head: Oid,
+        publication: &Publication,
+        committer: &Identity,
+    ) -> Result<Oid, StoreError> {
         publish_in(&self.repo()?, expected_head, publication, committer)
     }
 
@@ -205,7 +210,8 @@ impl GitStore {
         let odb = repo.odb()?;
         // Above the loose and pack backends, so every new object goes to memory first.
         let mempack = odb.add_new_mempack_backend(1000)?;
-        let mut batch = Batch { repo: &repo, odb: &odb, mempack: &mempack, pending: 0, flush_every: flush_every.max(1) };
+        let mut batch =
+            Batch { repo: &repo, odb: &odb, mempack: &mempack, pending: 0, flush_every: flush_every.max(1) };
         let result = work(&mut batch)?;
         batch.flush()?;
         Ok(result)
@@ -288,7 +294,10 @@ impl GitStore {
 
     /// Number of pack files.
     pub fn pack_count(&self) -> usize {
-        list_packs(&self.path.join("objects").join("pack")).iter().filter(|p| p.extension().is_some_and(|e| e == "pack")).count()
+        list_packs(&self.path.join("objects").join("pack"))
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "pack"))
+            .count()
     }
 
     /// Moves loose objects into a pack file. Each merge writes a few loose objects, and a
@@ -323,7 +332,8 @@ impl GitStore {
         let new_pack = builder.name()?.map(|name| format!("pack-{name}"));
 
         // Remove only loose objects that the new pack contains.
-        let kept: std::collections::HashSet<Oid> = if full { reachable_objects(&repo, self.head()?)? } else { loose.iter().map(|(oid, _)| *oid).collect() };
+        let kept: std::collections::HashSet<Oid> =
+            if full { reachable_objects(&repo, self.head()?)? } else { loose.iter().map(|(oid, _)| *oid).collect() };
         let mut removed_loose = 0;
         for (oid, path) in &loose {
             if kept.contains(oid) && std::fs::remove_file(path).is_ok() {
@@ -473,7 +483,12 @@ pub struct Batch<'a> {
 }
 
 impl Batch<'_> {
-    pub fn publish(&mut self, expected_head: Oid, publication: &Publication, committer: &Identity) -> Result<Oid, StoreError> {
+    pub fn publish(
+        &mut self,
+        expected_head: Oid,
+        publication: &Publication,
+        committer: &Identity,
+    ) -> Result<Oid, StoreError> {
         let commit = publish_in(self.repo, expected_head, publication, committer)?;
         self.pending += 1;
         if self.pending >= self.flush_every {
@@ -500,7 +515,12 @@ impl Batch<'_> {
 }
 
 /// Commits a new version of one KPI in `repo`; see [`GitStore::publish`].
-fn publish_in(repo: &Repository, expected_head: Oid, publication: &Publication, committer: &Identity) -> Result<Oid, StoreError> {
+fn publish_in(
+    repo: &Repository,
+    expected_head: Oid,
+    publication: &Publication,
+    committer: &Identity,
+) -> Result<Oid, StoreError> {
     let message = commit_message(publication)?;
     let tag_name = tag_ref(&publication.ontology_version);
     if repo.find_reference(&tag_name).is_ok() {
@@ -767,7 +787,11 @@ mod tests {
         let store = GitStore::create(&dir.path().join("repo.git"), &catalog, &identity()).unwrap();
         let head = store.head().unwrap();
         let commit = store
-            .publish(head, &publication(&catalog, Version::new(1, 0, 1), Version::new(1, 0, 1), "New words."), &identity())
+            .publish(
+                head,
+                &publication(&catalog, Version::new(1, 0, 1), Version::new(1, 0, 1), "New words."),
+                &identity(),
+            )
             .unwrap();
 
         let details = store.describe(commit).unwrap();
@@ -788,7 +812,9 @@ mod tests {
         let catalog = catalog();
         let store = GitStore::create(&dir.path().join("repo.git"), &catalog, &identity()).unwrap();
         let base = store.head().unwrap();
-        store.publish(base, &publication(&catalog, Version::new(1, 0, 1), Version::new(1, 0, 1), "One."), &identity()).unwrap();
+        store
+            .publish(base, &publication(&catalog, Version::new(1, 0, 1), Version::new(1, 0, 1), "One."), &identity())
+            .unwrap();
 
         let stale = publication(&catalog, Version::new(1, 0, 1), Version::new(1, 0, 2), "Two.");
         match store.publish(base, &stale, &identity()) {

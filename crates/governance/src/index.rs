@@ -413,7 +413,11 @@ async fn insert_commit(
 }
 
 /// Replaces a KPI's search row with the text of its latest version.
-async fn replace_search_row(tx: &mut Transaction<'static, Any>, backend: Backend, row: &SearchRow) -> Result<(), sqlx::Error> {
+async fn replace_search_row(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    row: &SearchRow,
+) -> Result<(), sqlx::Error> {
     match backend {
         Backend::Sqlite => {
             sqlx::query("INSERT INTO kpi_search_rows (kpi_id) VALUES ($1) ON CONFLICT (kpi_id) DO NOTHING")
@@ -426,14 +430,16 @@ async fn replace_search_row(tx: &mut Transaction<'static, Any>, backend: Backend
                 .await?;
             let row_id: i64 = found.try_get("row_id")?;
             sqlx::query("DELETE FROM kpi_search WHERE rowid = $1").bind(row_id).execute(&mut **tx).await?;
-            sqlx::query("INSERT INTO kpi_search (rowid, kpi_id, name, summary, definition) VALUES ($1, $2, $3, $4, $5)")
-                .bind(row_id)
-                .bind(&row.kpi_id)
-                .bind(&row.name)
-                .bind(&row.summary)
-                .bind(&row.definition)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO kpi_search (rowid, kpi_id, name, summary, definition) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(row_id)
+            .bind(&row.kpi_id)
+            .bind(&row.name)
+            .bind(&row.summary)
+            .bind(&row.definition)
+            .execute(&mut **tx)
+            .await?;
         }
         Backend::Postgres => {
             sqlx::query(

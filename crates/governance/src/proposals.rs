@@ -227,7 +227,11 @@ pub struct TransitionError {
 }
 
 /// The state after a verdict, given whether the policy is met once it is counted.
-pub fn state_after_review(state: ProposalState, verdict: Verdict, policy_met: bool) -> Result<ProposalState, TransitionError> {
+pub fn state_after_review(
+    state: ProposalState,
+    verdict: Verdict,
+    policy_met: bool,
+) -> Result<ProposalState, TransitionError> {
     if !state.is_active() {
         return Err(TransitionError { from: state, action: "be reviewed" });
     }

@@ -12,7 +12,6 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::serve::ListenerExt;
 use axum::{Extension, Router};
-use utoipa_axum::router::UtoipaMethodRouterExt;
 use ontology_core::GitStore;
 use ontology_governance::Database;
 use tokio::net::TcpListener;
@@ -21,12 +20,13 @@ use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 use tracing::Level;
+use utoipa_axum::router::UtoipaMethodRouterExt;
 
 use crate::auth::AuthService;
 use crate::catalog::{Body, CatalogService};
 use crate::openapi::{self, OpenApiBody};
-use crate::publisher::Publisher;
 use crate::problem::{PROBLEM_JSON, problem_response};
+use crate::publisher::Publisher;
 use crate::{routes, web};
 
 /// Settings the request handlers read.

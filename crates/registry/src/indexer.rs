@@ -118,12 +118,9 @@ pub async fn catch_up(
     let read = |chunk: Vec<Oid>, mut state: IndexCursor| {
         let store = store.clone();
         tokio::task::spawn_blocking(move || {
-            let batch = store
-                .reader()
-                .map_err(anyhow::Error::from)
-                .and_then(|reader| {
-                    chunk.iter().map(|oid| index_commit(&reader, *oid, &mut state)).collect::<anyhow::Result<Vec<_>>>()
-                });
+            let batch = store.reader().map_err(anyhow::Error::from).and_then(|reader| {
+                chunk.iter().map(|oid| index_commit(&reader, *oid, &mut state)).collect::<anyhow::Result<Vec<_>>>()
+            });
             (state, batch)
         })
     };

@@ -120,14 +120,9 @@ impl OpenApiBody {
 )]
 pub async fn openapi_json(Extension(OpenApiBody(document)): Extension<OpenApiBody>, headers: Conditional) -> Response {
     let Some(body) = document.get() else {
-        return crate::problem::ApiError::Internal(anyhow::anyhow!("the OpenAPI document is not rendered yet")).into_response();
+        return crate::problem::ApiError::Internal(anyhow::anyhow!("the OpenAPI document is not rendered yet"))
+            .into_response();
     };
-    Representation {
-        body,
-        content_type: JSON,
-        caching: Caching::Short,
-        ontology_version: None,
-        kpi_version: None,
-    }
-    .respond(&headers)
+    Representation { body, content_type: JSON, caching: Caching::Short, ontology_version: None, kpi_version: None }
+        .respond(&headers)
 }

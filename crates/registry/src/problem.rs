@@ -110,7 +110,6 @@ impl ApiError {
             retry_after: Some(retry_after_secs.max(1)),
         }
     }
-
 }
 
 impl From<anyhow::Error> for ApiError {

@@ -108,7 +108,13 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(store: GitStore, index: Index, catalog: Arc<CatalogService>, cursor: IndexCursor, committer: Identity) -> Self {
+    pub fn new(
+        store: GitStore,
+        index: Index,
+        catalog: Arc<CatalogService>,
+        cursor: IndexCursor,
+        committer: Identity,
+    ) -> Self {
         Publisher {
             store,
             index,
@@ -166,7 +172,11 @@ impl Publisher {
             }
             (Some(base), Some((latest, body, true))) => {
                 if base != &latest.version {
-                    return Err(ChangeError::BaseOutdated { kpi: id, base: base.clone(), current: latest.version.clone() });
+                    return Err(ChangeError::BaseOutdated {
+                        kpi: id,
+                        base: base.clone(),
+                        current: latest.version.clone(),
+                    });
                 }
                 Some(record_from_body(body.bytes()).context("failed to read the base record")?)
             }
@@ -192,7 +202,8 @@ impl Publisher {
                     .chain(record.replaced_by.iter())
                     .filter_map(|other| {
                         history.kpis.get(other).map(|kpi| {
-                            let status = if kpi.latest().status == "deprecated" { Status::Deprecated } else { Status::Active };
+                            let status =
+                                if kpi.latest().status == "deprecated" { Status::Deprecated } else { Status::Active };
                             (other.clone(), status)
                         })
                     })
@@ -251,7 +262,10 @@ impl Publisher {
             let fields: Vec<&str> = reasons.iter().filter(|r| r.bump > bump).map(|r| r.field.as_str()).collect();
             errors.push(FieldError::new(
                 "bump",
-                format!("`{bump}` is below the minimum bump `{minimum}` that the change of {} requires", fields.join(", ")),
+                format!(
+                    "`{bump}` is below the minimum bump `{minimum}` that the change of {} requires",
+                    fields.join(", ")
+                ),
             ));
         }
         if !errors.is_empty() {
@@ -286,7 +300,8 @@ impl Publisher {
         };
         let mut errors = Vec::new();
         for (other, body) in deprecated {
-            let record = record_from_body(body.bytes()).with_context(|| format!("failed to read the record of {other}"))?;
+            let record =
+                record_from_body(body.bytes()).with_context(|| format!("failed to read the record of {other}"))?;
             if record.replaced_by.as_ref() == Some(id) {
                 errors.push(FieldError::new(
                     "record.status",

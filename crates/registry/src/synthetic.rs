@@ -19,11 +19,54 @@ use crate::progress::Progress;
 use crate::registry::registry_identity;
 
 const WORDS: [&str; 48] = [
-    "recurring", "revenue", "cohort", "period", "customer", "contract", "annual", "monthly", "pipeline", "margin",
-    "retention", "expansion", "contraction", "churn", "segment", "quarter", "booking", "invoice", "forecast", "plan",
-    "board", "target", "baseline", "variance", "trend", "ratio", "numerator", "denominator", "exclusion", "window",
-    "account", "product", "usage", "seat", "renewal", "discount", "currency", "region", "channel", "team", "budget",
-    "actual", "ledger", "audit", "policy", "threshold", "benchmark", "definition",
+    "recurring",
+    "revenue",
+    "cohort",
+    "period",
+    "customer",
+    "contract",
+    "annual",
+    "monthly",
+    "pipeline",
+    "margin",
+    "retention",
+    "expansion",
+    "contraction",
+    "churn",
+    "segment",
+    "quarter",
+    "booking",
+    "invoice",
+    "forecast",
+    "plan",
+    "board",
+    "target",
+    "baseline",
+    "variance",
+    "trend",
+    "ratio",
+    "numerator",
+    "denominator",
+    "exclusion",
+    "window",
+    "account",
+    "product",
+    "usage",
+    "seat",
+    "renewal",
+    "discount",
+    "currency",
+    "region",
+    "channel",
+    "team",
+    "budget",
+    "actual",
+    "ledger",
+    "audit",
+    "policy",
+    "threshold",
+    "benchmark",
+    "definition",
 ];
 
 /// Size and shape of a synthetic catalog.
@@ -92,10 +135,7 @@ pub fn catalog(shape: Shape) -> anyhow::Result<Catalog> {
     let mut domains = BTreeMap::new();
     for index in 0..shape.domains {
         let id = domain_id(index);
-        domains.insert(
-            id.clone(),
-            DomainInfo { id, name: format!("Domain {index}"), description: writer.prose(160) },
-        );
+        domains.insert(id.clone(), DomainInfo { id, name: format!("Domain {index}"), description: writer.prose(160) });
     }
 
     let types = [KpiType::Percentage, KpiType::Currency, KpiType::Count, KpiType::Ratio, KpiType::Duration];
@@ -173,7 +213,12 @@ pub fn write_tree(shape: Shape, dir: &Path) -> anyhow::Result<Catalog> {
 /// further versions of every KPI, round after round, through the store's write API. Each
 /// round cycles the bump (patch, minor, major) so every kind of release appears. The index
 /// is not touched: `reindex` or the next start builds it.
-pub fn write_history(catalog: &Catalog, data_dir: &Path, versions: usize, progress: &Progress) -> anyhow::Result<usize> {
+pub fn write_history(
+    catalog: &Catalog,
+    data_dir: &Path,
+    versions: usize,
+    progress: &Progress,
+) -> anyhow::Result<usize> {
     let repository = data_dir.join(crate::registry::REPOSITORY_DIR);
     if GitStore::exists(&repository) {
         bail!("{} already holds a registry repository", repository.display());

@@ -64,7 +64,9 @@ async fn connect(location: &Location) -> anyhow::Result<Database> {
     let db = Database::connect(&location.database_url()).await?;
     // An account added before the first start must not keep the first admin from being
     // created, so the command line creates it the same way `serve` does.
-    super::ensure_first_admin(&AccountStore::new(db.clone())).await.context("failed to create the first admin account")?;
+    super::ensure_first_admin(&AccountStore::new(db.clone()))
+        .await
+        .context("failed to create the first admin account")?;
     Ok(db)
 }
 
@@ -89,7 +91,13 @@ pub async fn run_user(location: &Location, command: UserCommand) -> anyhow::Resu
             println!("{:<32} {:<9} {:<9} CREATED", "USERNAME", "ROLE", "STATE");
             for account in accounts.list().await? {
                 let state = if account.is_disabled() { "disabled" } else { "enabled" };
-                println!("{:<32} {:<9} {:<9} {}", account.username.to_string(), account.role.as_str(), state, account.created_at);
+                println!(
+                    "{:<32} {:<9} {:<9} {}",
+                    account.username.to_string(),
+                    account.role.as_str(),
+                    state,
+                    account.created_at
+                );
             }
         }
         UserCommand::SetRole { name, role } => {

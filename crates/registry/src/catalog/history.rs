@@ -161,7 +161,10 @@ impl History {
                     history.latest_live_body = OnceLock::new();
                 }
                 None => {
-                    self.kpis.insert(id, KpiHistory { versions: vec![version], latest_body: body, latest_live_body: OnceLock::new() });
+                    self.kpis.insert(
+                        id,
+                        KpiHistory { versions: vec![version], latest_body: body, latest_live_body: OnceLock::new() },
+                    );
                 }
             }
         }

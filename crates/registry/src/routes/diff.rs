@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::ontology::{parse_kpi, pin_is_exact, resolve_kpi_pin};
 use crate::app::AppState;
-use crate::catalog::{Body, record_from_body};
 use crate::catalog::history::KpiVersion;
+use crate::catalog::{Body, record_from_body};
 use crate::openapi::Problem;
 use crate::problem::{ApiError, ApiResult};
 use crate::representation::{Caching, Conditional, JSON, Representation};

@@ -69,7 +69,8 @@ pub fn proposal_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(proposals::withdraw))
         .routes(routes!(proposals::review::reviews))
         .routes(routes!(proposals::review::show_review));
-    let reviewer = OpenApiRouter::new().routes(routes!(proposals::review::review)).routes(routes!(proposals::merge::merge));
+    let reviewer =
+        OpenApiRouter::new().routes(routes!(proposals::review::review)).routes(routes!(proposals::merge::merge));
 
     OpenApiRouter::new()
         .merge(restricted(Role::Editor, state, editor))

@@ -6,10 +6,10 @@
 //! key. On the sign-in form it is an HMAC of a random value in a separate short-lived
 //! cookie (a signed double-submit). A page on another site can forge neither.
 
+use ::cookie::{Cookie, SameSite};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
-use ::cookie::{Cookie, SameSite};
 
 use crate::app::AppState;
 use crate::auth::Principal;

@@ -221,7 +221,11 @@ pub struct ReviewList {
 }
 
 /// The diff of a stored proposal relative to its base version, which never changes.
-pub(super) async fn diff_against_base(app: &AppState, proposal: &Proposal, record: &KpiRecord) -> ApiResult<(Vec<FieldChange>, Option<Bump>, Vec<BumpReason>)> {
+pub(super) async fn diff_against_base(
+    app: &AppState,
+    proposal: &Proposal,
+    record: &KpiRecord,
+) -> ApiResult<(Vec<FieldChange>, Option<Bump>, Vec<BumpReason>)> {
     let Some(base) = &proposal.base_version else {
         return Ok((Vec::new(), Some(Bump::Minor), vec![BumpReason { field: "kpi_id".into(), bump: Bump::Minor }]));
     };
@@ -234,7 +238,6 @@ pub(super) async fn diff_against_base(app: &AppState, proposal: &Proposal, recor
     let reasons = changes.iter().map(|c| BumpReason { field: c.field.to_owned(), bump: c.bump }).collect();
     Ok((changes, minimum, reasons))
 }
-
 
 pub(super) async fn document(app: &AppState, proposal: Proposal, reviews: Vec<Review>) -> ApiResult<ProposalDocument> {
     let record_value: Value = serde_json::from_str(&proposal.record).map_err(anyhow::Error::from)?;
@@ -272,7 +275,6 @@ pub(super) async fn document(app: &AppState, proposal: Proposal, reviews: Vec<Re
     })
 }
 
-
 pub(super) fn dry_run_document(result: Result<Assessment, ChangeError>) -> ApiResult<DryRunDocument> {
     Ok(match result {
         Ok(assessment) => DryRunDocument {
@@ -286,7 +288,9 @@ pub(super) fn dry_run_document(result: Result<Assessment, ChangeError>) -> ApiRe
             ontology_version: Some(assessment.ontology_version.to_string()),
         },
         Err(ChangeError::Invalid(errors)) => invalid_dry_run(errors),
-        Err(error @ ChangeError::BaseOutdated { .. }) => invalid_dry_run(vec![FieldError::new("base_version", error.to_string())]),
+        Err(error @ ChangeError::BaseOutdated { .. }) => {
+            invalid_dry_run(vec![FieldError::new("base_version", error.to_string())])
+        }
         Err(ChangeError::Internal(error)) => return Err(ApiError::Internal(error)),
     })
 }

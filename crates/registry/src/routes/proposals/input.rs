@@ -86,7 +86,11 @@ pub(super) fn shape_error(error: &serde_path_to_error::Error<serde_json::Error>)
     FieldError::new(field, message)
 }
 
-pub(super) fn domain_info(kpi_id: &KpiId, domain: Option<&DomainRequest>, errors: &mut Vec<FieldError>) -> Option<DomainInfo> {
+pub(super) fn domain_info(
+    kpi_id: &KpiId,
+    domain: Option<&DomainRequest>,
+    errors: &mut Vec<FieldError>,
+) -> Option<DomainInfo> {
     let domain = domain?;
     let info = DomainInfo { id: kpi_id.domain(), name: domain.name.clone(), description: domain.description.clone() };
     match info.validate() {
@@ -103,4 +107,3 @@ pub(super) fn stored_record(assessment: &Assessment, base_version: Option<&Versi
     let record = assessment.record.with_version(base_version.cloned().unwrap_or(Version::new(1, 0, 0)));
     Ok(serde_json::to_string(&record).map_err(anyhow::Error::from)?)
 }
-

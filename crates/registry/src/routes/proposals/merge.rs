@@ -65,7 +65,8 @@ pub async fn merge(
     let kpi_id = KpiId::parse(&proposal.kpi_id).map_err(anyhow::Error::from)?;
     let mut errors = Vec::new();
     let record: Value = serde_json::from_str(&proposal.record).map_err(anyhow::Error::from)?;
-    let draft = parse_record(Some(&kpi_id), &record, &mut errors).ok_or_else(|| ApiError::validation_failed("the stored record is invalid", errors))?;
+    let draft = parse_record(Some(&kpi_id), &record, &mut errors)
+        .ok_or_else(|| ApiError::validation_failed("the stored record is invalid", errors))?;
     let new_domain = proposal.new_domain.as_ref().map(|(name, description)| DomainInfo {
         id: DomainId::parse(kpi_id.domain_str()).expect("a KPI id's domain is valid"),
         name: name.clone(),

@@ -48,7 +48,11 @@ pub mod actions {
 }
 
 fn actor(principal: &Principal, client: std::net::IpAddr) -> Actor {
-    Actor { username: Some(principal.account.username.to_string()), channel: Channel::Api, client: Some(client.to_string()) }
+    Actor {
+        username: Some(principal.account.username.to_string()),
+        channel: Channel::Api,
+        client: Some(client.to_string()),
+    }
 }
 
 fn created(location: String, body: impl Serialize) -> ApiResult<Response> {
@@ -70,7 +74,8 @@ fn change_error(error: ChangeError) -> ApiError {
 /// The review policy with only the approvals whose reviewers may still review: a demotion
 /// or a disabled account withdraws an approval, as it would any other permission.
 async fn standing_policy(app: &AppState, proposal: &Proposal, reviews: &[Review]) -> ApiResult<PolicyStatus> {
-    let mut policy = proposals::evaluate_policy(&proposal.author, proposal.revision, reviews, app.config.required_approvals);
+    let mut policy =
+        proposals::evaluate_policy(&proposal.author, proposal.revision, reviews, app.config.required_approvals);
     let mut standing = Vec::with_capacity(policy.approvals.len());
     for reviewer in &policy.approvals {
         let Ok(username) = Username::parse(reviewer) else { continue };
@@ -87,10 +92,7 @@ async fn standing_policy(app: &AppState, proposal: &Proposal, reviews: &[Review]
 }
 
 async fn load(app: &AppState, id: i64) -> ApiResult<Proposal> {
-    ProposalStore::new(app.db.clone())
-        .get(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no proposal {id}")))
+    ProposalStore::new(app.db.clone()).get(id).await?.ok_or_else(|| ApiError::not_found(format!("no proposal {id}")))
 }
 
 /// Creates a proposal, or with `?dry_run=true` returns what it would do and stores nothing.
@@ -175,7 +177,13 @@ pub async fn create(
     audit::append(
         &mut tx,
         &actor,
-        &AuditEvent { action: actions::PROPOSAL_CREATED, target_kind: "proposal", target_id: &id, before: None, after: Some(&proposal.kpi_id) },
+        &AuditEvent {
+            action: actions::PROPOSAL_CREATED,
+            target_kind: "proposal",
+            target_id: &id,
+            before: None,
+            after: Some(&proposal.kpi_id),
+        },
     )
     .await?;
     tx.commit().await?;
@@ -207,7 +215,8 @@ fn invalid_request(dry_run: bool, errors: Vec<FieldError>) -> ApiResult<Response
     )
 )]
 pub async fn list(State(app): State<AppState>, Query(query): Query<ListQuery>) -> ApiResult<Json<ProposalList>> {
-    let state = query.state.as_deref().map(str::parse::<ProposalState>).transpose().map_err(ApiError::malformed_request)?;
+    let state =
+        query.state.as_deref().map(str::parse::<ProposalState>).transpose().map_err(ApiError::malformed_request)?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::malformed_request(format!("`limit` must be 1 to {MAX_PAGE}")));
@@ -361,7 +370,9 @@ pub async fn update(
     )
     .await?;
     if !revised {
-        return Err(ApiError::invalid_transition(format!("proposal {id} changed while it was being updated; reload it and try again")));
+        return Err(ApiError::invalid_transition(format!(
+            "proposal {id} changed while it was being updated; reload it and try again"
+        )));
     }
     let revision = (proposal.revision + 1).to_string();
     let id_text = id.to_string();
@@ -408,7 +419,8 @@ pub async fn withdraw(
     // A withdrawal waits for a merge in progress, so a merged proposal is never withdrawn.
     let _publishing = app.publisher.lock().await.map_err(change_error)?;
     let mut tx = app.db.begin_write().await?;
-    let proposal = ProposalStore::get_in(&mut tx, id).await?.ok_or_else(|| ApiError::not_found(format!("no proposal {id}")))?;
+    let proposal =
+        ProposalStore::get_in(&mut tx, id).await?.ok_or_else(|| ApiError::not_found(format!("no proposal {id}")))?;
     if proposal.author != principal.account.username.as_str() {
         return Err(ApiError::forbidden(format!("only the author `{}` withdraws proposal {id}", proposal.author)));
     }

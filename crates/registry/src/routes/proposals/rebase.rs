@@ -19,7 +19,6 @@ pub(super) async fn record_at(app: &AppState, id: &KpiId, version: &Version) -> 
     Ok(Some(record_from_body(app.catalog.kpi_body(id, &found).await?.bytes())?))
 }
 
-
 /// Carries the fields that a proposal changes relative to its old base over to a new base
 /// version, keeping whatever else that version changed. A field that the new version also
 /// changed, to another value, is a conflict the author resolves by sending the record.
@@ -64,4 +63,3 @@ pub(super) async fn rebase(
         Ok(None)
     }
 }
-

@@ -43,11 +43,8 @@ pub async fn review(
 ) -> ApiResult<Response> {
     let Json(request) = payload?;
     let mut errors = Vec::new();
-    let verdict = request
-        .verdict
-        .parse::<Verdict>()
-        .map_err(|message| errors.push(FieldError::new("verdict", message)))
-        .ok();
+    let verdict =
+        request.verdict.parse::<Verdict>().map_err(|message| errors.push(FieldError::new("verdict", message))).ok();
     if request.comment.chars().count() > COMMENT_MAX_CHARS {
         errors.push(FieldError::new("comment", format!("give at most {COMMENT_MAX_CHARS} characters")));
     }
@@ -59,19 +56,26 @@ pub async fn review(
     // A verdict waits for a merge in progress, so a merged proposal is never rejected.
     let _publishing = app.publisher.lock().await.map_err(change_error)?;
     let mut tx = app.db.begin_write().await?;
-    let proposal = ProposalStore::get_in(&mut tx, id).await?.ok_or_else(|| ApiError::not_found(format!("no proposal {id}")))?;
+    let proposal =
+        ProposalStore::get_in(&mut tx, id).await?.ok_or_else(|| ApiError::not_found(format!("no proposal {id}")))?;
     if verdict == Verdict::Approve && proposal.author == reviewer {
-        return Err(ApiError::self_approval_forbidden(format!("`{reviewer}` wrote proposal {id} and cannot approve it")));
+        return Err(ApiError::self_approval_forbidden(format!(
+            "`{reviewer}` wrote proposal {id} and cannot approve it"
+        )));
     }
     proposals::check_active(proposal.state, "be reviewed").map_err(|e| ApiError::invalid_transition(e.to_string()))?;
 
-    let stored = ProposalStore::add_review(&mut tx, id, proposal.revision, &reviewer, verdict, request.comment.trim()).await?;
+    let stored =
+        ProposalStore::add_review(&mut tx, id, proposal.revision, &reviewer, verdict, request.comment.trim()).await?;
     let reviews = ProposalStore::reviews_in(&mut tx, id).await?;
-    let policy = proposals::evaluate_policy(&proposal.author, proposal.revision, &reviews, app.config.required_approvals);
+    let policy =
+        proposals::evaluate_policy(&proposal.author, proposal.revision, &reviews, app.config.required_approvals);
     let state = proposals::state_after_review(proposal.state, verdict, policy.met)
         .map_err(|e| ApiError::invalid_transition(e.to_string()))?;
     if state != proposal.state && !ProposalStore::set_state(&mut tx, id, proposal.state, state).await? {
-        return Err(ApiError::invalid_transition(format!("proposal {id} changed during the review; reload it and try again")));
+        return Err(ApiError::invalid_transition(format!(
+            "proposal {id} changed during the review; reload it and try again"
+        )));
     }
     let id_text = id.to_string();
     audit::append(
@@ -122,7 +126,10 @@ pub async fn reviews(State(app): State<AppState>, Path(id): Path<i64>) -> ApiRes
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn show_review(State(app): State<AppState>, Path((id, review_id)): Path<(i64, i64)>) -> ApiResult<Json<Review>> {
+pub async fn show_review(
+    State(app): State<AppState>,
+    Path((id, review_id)): Path<(i64, i64)>,
+) -> ApiResult<Json<Review>> {
     let reviews = ProposalStore::new(app.db.clone()).reviews(id).await?;
     reviews
         .into_iter()
