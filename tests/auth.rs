@@ -548,6 +548,28 @@ async fn login_rate_limited_per_account(backend: Backend) {
     assert!(page.contains(r#"value="carol""#), "the username was lost: {page}");
 }
 
+async fn login_limit_holds_under_parallel_attempts(backend: Backend) {
+    let mut registry = registry(backend).await;
+    registry.extra_env.push(("REGISTRY_LOGIN_MAX_FAILURES".into(), "3".into()));
+    registry.extra_env.push(("REGISTRY_LOGIN_WINDOW_SECS".into(), "60".into()));
+    let server = registry.start().await;
+
+    // Attempts that arrive together each count before their password is checked, so no
+    // more than the limit are checked at all.
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (client, url) = (server.client.clone(), server.url("/api/auth/token"));
+        attempts.spawn(async move {
+            let body = json!({ "username": "admin", "password": "wrong" });
+            client.post(url).json(&body).send().await.unwrap().status().as_u16()
+        });
+    }
+    let statuses = attempts.join_all().await;
+    assert_eq!(statuses.iter().filter(|&&status| status == 401).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&status| status == 429).count(), 9, "{statuses:?}");
+    assert_eq!(sign_in(&server, "admin", ADMIN_PASSWORD).await.status(), 429);
+}
+
 async fn login_rate_limited_per_address(backend: Backend) {
     let mut registry = registry(backend).await;
     registry.extra_env.push(("REGISTRY_LOGIN_MAX_FAILURES_PER_ADDRESS".into(), "2".into()));
@@ -602,6 +624,7 @@ async fn sign_in_from(server: &TestServer, address: &str, username: &str, passwo
 on_each_backend!(
     sign_in_body_errors,
     login_rate_limited_per_account,
+    login_limit_holds_under_parallel_attempts,
     login_rate_limited_per_address,
     forwarded_for_ignored_from_untrusted_peer,
 );

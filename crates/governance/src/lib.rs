@@ -14,5 +14,5 @@ pub use accounts::{Account, AccountError, AccountStore, Role, Username};
 pub use audit::{Actor, AuditEvent, AuditLog, Channel};
 pub use db::{Backend, Database, DbError};
 pub use index::Index;
-pub use login_throttle::{LoginPolicy, LoginThrottle};
+pub use login_throttle::{Admission, Attempt, LoginPolicy, LoginThrottle};
 pub use tokens::{TokenKind, TokenRecord, TokenStore};

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::Row;
 
 use crate::audit::{self, Actor, AuditEvent, actions};
-use crate::db::Database;
+use crate::db::{Backend, Database};
 
 /// How many failed sign-ins are allowed within a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,27 +24,48 @@ pub struct LoginThrottle {
     db: Database,
 }
 
+/// A sign-in attempt that counts as a failure until it is known to have succeeded. Counting
+/// it before the password is checked means that parallel attempts see each other, so no
+/// burst of them gets past the limits.
+#[derive(Debug)]
+#[must_use = "an attempt counts as a failure until `succeeded` or `failed` settles it"]
+pub struct Attempt {
+    id: i64,
+}
+
+/// The decision on a sign-in attempt: admitted, or rejected until a later time.
+#[derive(Debug)]
+pub enum Admission {
+    Admitted(Attempt),
+    /// The wait before the next attempt, because a limit is reached.
+    RetryAfter(Duration),
+}
+
 impl LoginThrottle {
     pub fn new(db: Database) -> LoginThrottle {
         LoginThrottle { db }
     }
 
-    /// Returns how long the caller must wait before the next attempt for this username or
-    /// from this client, or `None` when both are under their limits. `account_key` is the
+    /// Admits an attempt for this username from this client and counts it, or returns how
+    /// long the caller must wait when either has reached its limit. `account_key` is the
     /// lower-cased username as typed, whether or not such an account exists.
-    ///
-    /// NOTE: this check and the later [`LoginThrottle::record_failure`] are separate
-    /// statements, so attempts that run in parallel can each pass the check and exceed
-    /// the limit by the number of concurrent requests.
-    pub async fn retry_after(
+    pub async fn admit(
         &self,
         policy: &LoginPolicy,
         account_key: &str,
         client: &str,
         now_ms: i64,
-    ) -> Result<Option<Duration>, sqlx::Error> {
+    ) -> Result<Admission, sqlx::Error> {
         let window_ms = window_ms(policy);
         let since = now_ms - window_ms;
+
+        // The count and the insert form one step: SQLite's write transaction excludes other
+        // writers, and on PostgreSQL the table lock serialises admissions across nodes.
+        let mut tx = self.db.begin_write().await?;
+        if self.db.backend() == Backend::Postgres {
+            sqlx::query("LOCK TABLE login_failures IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+        }
+        sqlx::query("DELETE FROM login_failures WHERE at_ms <= $1").bind(since).execute(&mut *tx).await?;
 
         let by_account = sqlx::query(
             "SELECT at_ms FROM login_failures WHERE account_key = $1 AND at_ms > $2 ORDER BY at_ms DESC LIMIT $3",
@@ -52,7 +73,7 @@ impl LoginThrottle {
         .bind(account_key)
         .bind(since)
         .bind(i64::from(policy.max_failures_per_account))
-        .fetch_all(self.db.pool())
+        .fetch_all(&mut *tx)
         .await?;
         let by_client = sqlx::query(
             "SELECT at_ms FROM login_failures WHERE client = $1 AND at_ms > $2 ORDER BY at_ms DESC LIMIT $3",
@@ -60,7 +81,7 @@ impl LoginThrottle {
         .bind(client)
         .bind(since)
         .bind(i64::from(policy.max_failures_per_client))
-        .fetch_all(self.db.pool())
+        .fetch_all(&mut *tx)
         .await?;
 
         let times = |rows: Vec<sqlx::any::AnyRow>| -> Result<Vec<i64>, sqlx::Error> {
@@ -70,30 +91,46 @@ impl LoginThrottle {
             wait_ms(&times(by_account)?, policy.max_failures_per_account, window_ms, now_ms),
             wait_ms(&times(by_client)?, policy.max_failures_per_client, window_ms, now_ms),
         ];
-        Ok(waits.into_iter().flatten().max().map(|ms| Duration::from_millis(ms.max(0) as u64)))
+        if let Some(wait) = waits.into_iter().flatten().max() {
+            tx.commit().await?;
+            return Ok(Admission::RetryAfter(Duration::from_millis(wait.max(0) as u64)));
+        }
+
+        let id: i64 =
+            sqlx::query("INSERT INTO login_failures (at_ms, account_key, client) VALUES ($1, $2, $3) RETURNING id")
+                .bind(now_ms)
+                .bind(account_key)
+                .bind(client)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("id")?;
+        tx.commit().await?;
+        Ok(Admission::Admitted(Attempt { id }))
     }
 
-    /// Counts one failure with its audit row, and deletes failures that have left the
-    /// window.
-    pub async fn record_failure(
-        &self,
-        policy: &LoginPolicy,
-        actor: &Actor,
-        account_key: &str,
-        client: &str,
-        now_ms: i64,
-    ) -> Result<(), sqlx::Error> {
+    /// Settles an attempt whose password was right: it stops counting, and so do the
+    /// account's earlier failures, so earlier typos do not count towards a later lockout.
+    /// The client's failures for other usernames stay.
+    pub async fn succeeded(&self, attempt: Attempt, account_key: &str) -> Result<(), sqlx::Error> {
         let mut tx = self.db.begin_write().await?;
-        sqlx::query("DELETE FROM login_failures WHERE at_ms <= $1")
-            .bind(now_ms - window_ms(policy))
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO login_failures (at_ms, account_key, client) VALUES ($1, $2, $3)")
-            .bind(now_ms)
-            .bind(account_key)
-            .bind(client)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("DELETE FROM login_failures WHERE id = $1").bind(attempt.id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM login_failures WHERE account_key = $1").bind(account_key).execute(&mut *tx).await?;
+        tx.commit().await
+    }
+
+    /// Settles an attempt that must not count either way, such as the right password of a
+    /// disabled account.
+    pub async fn discard(&self, attempt: Attempt) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM login_failures WHERE id = $1")
+            .bind(attempt.id)
+            .execute(self.db.pool())
+            .await
+            .map(|_| ())
+    }
+
+    /// Settles an attempt that failed: it keeps counting, and the audit log records it.
+    pub async fn failed(&self, attempt: Attempt, actor: &Actor, account_key: &str) -> Result<(), sqlx::Error> {
+        let Attempt { id: _ } = attempt;
         let event = AuditEvent {
             action: actions::LOGIN_FAILED,
             target_kind: "account",
@@ -101,18 +138,9 @@ impl LoginThrottle {
             before: None,
             after: None,
         };
+        let mut tx = self.db.begin_write().await?;
         audit::append(&mut tx, actor, &event).await?;
         tx.commit().await
-    }
-
-    /// Forgets an account's failures after it signs in, so earlier typos do not count
-    /// towards a later lockout. The client's failures stay.
-    pub async fn clear_account(&self, account_key: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM login_failures WHERE account_key = $1")
-            .bind(account_key)
-            .execute(self.db.pool())
-            .await
-            .map(|_| ())
     }
 }
 

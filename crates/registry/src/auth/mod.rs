@@ -19,8 +19,8 @@ use anyhow::Context;
 use ontology_governance::accounts::{self, FirstAdmin, NewPassword};
 use ontology_governance::tokens::NewToken;
 use ontology_governance::{
-    Account, AccountStore, Actor, AuditLog, Channel, Database, LoginThrottle, TokenKind, TokenRecord, TokenStore,
-    Username,
+    Account, AccountStore, Actor, Admission, AuditLog, Channel, Database, LoginThrottle, TokenKind, TokenRecord,
+    TokenStore, Username,
 };
 use time::OffsetDateTime;
 
@@ -132,10 +132,13 @@ impl AuthService {
         let policy = &self.config.login_policy;
 
         let now_ms = now_millis();
-        if let Some(wait) = self.throttle.retry_after(policy, &account_key, &client_text, now_ms).await? {
-            tracing::warn!(username = %account_key, client = %client_text, "sign-in rejected: rate limit reached");
-            return Err(SignInError::RateLimited(wait));
-        }
+        let attempt = match self.throttle.admit(policy, &account_key, &client_text, now_ms).await? {
+            Admission::Admitted(attempt) => attempt,
+            Admission::RetryAfter(wait) => {
+                tracing::warn!(username = %account_key, client = %client_text, "sign-in rejected: rate limit reached");
+                return Err(SignInError::RateLimited(wait));
+            }
+        };
 
         let credentials = match Username::parse(username) {
             Ok(username) => self.accounts.credentials(&username).await?,
@@ -158,15 +161,18 @@ impl AuthService {
         };
 
         let Some(account) = verified else {
-            self.record_failure(&account_key, &client_text, channel, now_ms).await?;
+            let actor = Actor { username: None, channel, client: Some(client_text.clone()) };
+            self.throttle.failed(attempt, &actor, &account_key).await?;
+            tracing::info!(username = %account_key, client = %client_text, "sign-in failed: invalid username or password");
             return Err(SignInError::InvalidCredentials);
         };
         if account.is_disabled() {
+            self.throttle.discard(attempt).await?;
             tracing::info!(username = %account.username, client = %client_text, "sign-in rejected: the account is disabled");
             return Err(SignInError::Disabled);
         }
 
-        self.throttle.clear_account(&account_key).await?;
+        self.throttle.succeeded(attempt, &account_key).await?;
         let actor = Actor { username: Some(account.username.to_string()), channel, client: Some(client_text) };
         let issued = self
             .issue_token(&actor, None, &account, TokenKind::Session, None, self.config.session_lifetime)
@@ -174,19 +180,6 @@ impl AuthService {
             .map_err(SignInError::Internal)?;
         tracing::info!(username = %account.username, jti = %issued.record.jti, channel = channel.as_str(), "signed in");
         Ok(issued)
-    }
-
-    async fn record_failure(
-        &self,
-        account_key: &str,
-        client: &str,
-        channel: Channel,
-        now_ms: i64,
-    ) -> Result<(), SignInError> {
-        let actor = Actor { username: None, channel, client: Some(client.to_owned()) };
-        self.throttle.record_failure(&self.config.login_policy, &actor, account_key, client, now_ms).await?;
-        tracing::info!(username = %account_key, client, "sign-in failed: invalid username or password");
-        Ok(())
     }
 
     /// Signs and records a token for `account`. `issuer` is the admin issuing a machine
