@@ -193,13 +193,47 @@ async fn disabled_account_rejected(backend: Backend) {
 
     let body = assert_problem(get_as(&server, "/api/account", &token).await, 401, "unauthenticated").await;
     assert!(body["detail"].as_str().unwrap().contains("disabled"), "{body}");
-    let body = assert_problem(sign_in(&server, "dana", USER_PASSWORD).await, 401, "unauthenticated").await;
-    assert!(body["detail"].as_str().unwrap().contains("disabled"), "{body}");
+    // Signing in answers as a wrong password does, so a guesser learns nothing.
+    let right = assert_problem(sign_in(&server, "dana", USER_PASSWORD).await, 401, "unauthenticated").await;
+    let wrong = assert_problem(sign_in(&server, "dana", "wrong password").await, 401, "unauthenticated").await;
+    assert_eq!(right, wrong);
 
     let enable = json!({ "disabled": false });
     let response = call(&server, Method::PATCH, "/api/accounts/dana", Some(&admin), Some(enable)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(get_as(&server, "/api/account", &token).await.status(), 200);
+}
+
+async fn configured_body_limit_applies(backend: Backend) {
+    let registry = registry(backend).await;
+    let server = registry.start_with(&["--body-limit", "4096"]).await;
+    let admin = admin_token(&server).await;
+    // A server that rejects a body closes the connection without reading it, so each
+    // oversized request goes on a client of its own.
+    let single_use = || reqwest::Client::builder().no_gzip().build().unwrap();
+
+    let proposal = json!({ "kpi_id": "customers.nps_score", "rationale": "x".repeat(5000) });
+    let url = server.url("/api/proposals");
+    let response = single_use().post(&url).bearer_auth(&admin).json(&proposal).send().await.unwrap();
+    let body = assert_problem(response, 413, "payload_too_large").await;
+    assert!(body["detail"].as_str().unwrap().contains("4096"), "{body}");
+    let credentials = json!({ "username": "admin", "password": "x".repeat(5000) });
+    let response = single_use().post(server.url("/api/auth/token")).json(&credentials).send().await.unwrap();
+    assert_problem(response, 413, "payload_too_large").await;
+
+    // Under the limit, the same route reads the body and judges its content.
+    let small = json!({ "kpi_id": "customers.nps_score", "rationale": "short" });
+    let response = server.client.post(&url).bearer_auth(&admin).json(&small).send().await.unwrap();
+    assert_problem(response, 400, "malformed_request").await;
+
+    // A larger limit lets a proposal larger than the default of 1 MiB through to validation.
+    drop(server);
+    let server = registry.start_with(&["--body-limit", "4000000"]).await;
+    let admin = admin_token(&server).await;
+    let large = json!({ "kpi_id": "customers.nps_score", "rationale": "x".repeat(2_000_000) });
+    let response =
+        single_use().post(server.url("/api/proposals")).bearer_auth(&admin).json(&large).send().await.unwrap();
+    assert_problem(response, 400, "malformed_request").await;
 }
 
 async fn machine_token_issued_and_revoked(backend: Backend) {
@@ -292,6 +326,7 @@ on_each_backend!(
     session_token_claims,
     rejected_tokens_unauthenticated,
     disabled_account_rejected,
+    configured_body_limit_applies,
     machine_token_issued_and_revoked,
     machine_token_request_validated,
     session_revoked_by_admin,

@@ -794,6 +794,13 @@ async fn validation_on_create_and_merge(backend: Backend) {
         assert_problem(team.post("/api/proposals", &team.editor, request).await, 422, "validation_failed").await;
     assert_eq!(error_fields(&problem), ["title", "rationale"]);
 
+    // Path and query values that do not parse are named in the detail.
+    for (path, named) in [("/api/proposals/abc", "abc"), ("/api/proposals?before=zzz", "before")] {
+        let response = team.server.client.get(team.server.url(path)).bearer_auth(&team.editor).send().await.unwrap();
+        let problem = assert_problem(response, 400, "malformed_request").await;
+        assert!(problem["detail"].as_str().unwrap().contains(named), "{path}: {problem}");
+    }
+
     // Bodies that are not the JSON this endpoint takes.
     let url = team.server.url("/api/proposals");
     let response = team

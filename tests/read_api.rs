@@ -129,6 +129,11 @@ async fn catalog_pinning(backend: Backend) {
     assert_problem(response, 400, "malformed_request").await;
     let response = server.get("/api/ontology/index.json?ontology=9").await;
     assert_problem(response, 404, "version_not_found").await;
+
+    // A parameter the framework rejects is named in the detail.
+    let response = server.get("/api/ontology/customers/nps_score.json?version=1.0.0&version=2.0.0").await;
+    let problem = assert_problem(response, 400, "malformed_request").await;
+    assert!(problem["detail"].as_str().unwrap().contains("`version`"), "{problem}");
 }
 
 async fn cache_headers_and_conditional_requests(backend: Backend) {

@@ -292,8 +292,12 @@ pub async fn assert_problem(response: reqwest::Response, status: u16, code: &str
     let actual_status = response.status().as_u16();
     let content_type =
         response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let challenge = response.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
     let text = response.text().await.unwrap();
     assert_eq!(actual_status, status, "status of {text}");
+    if status == 401 {
+        assert!(challenge.is_some_and(|c| c.starts_with("Bearer ")), "a 401 names the Bearer scheme: {text}");
+    }
     assert_eq!(content_type, "application/problem+json", "content type of {text}");
     let body: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(body["code"], code, "code of {text}");

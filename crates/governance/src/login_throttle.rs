@@ -118,16 +118,6 @@ impl LoginThrottle {
         tx.commit().await
     }
 
-    /// Settles an attempt that must not count either way, such as the right password of a
-    /// disabled account.
-    pub async fn discard(&self, attempt: Attempt) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM login_failures WHERE id = $1")
-            .bind(attempt.id)
-            .execute(self.db.pool())
-            .await
-            .map(|_| ())
-    }
-
     /// Settles an attempt that failed: it keeps counting, and the audit log records it.
     pub async fn failed(&self, attempt: Attempt, actor: &Actor, account_key: &str) -> Result<(), sqlx::Error> {
         let Attempt { id: _ } = attempt;

@@ -89,7 +89,7 @@ pub fn router(state: AppState) -> Router {
     document.set(Arc::new(Body::new(json)));
 
     routes
-        .merge(web::routes())
+        .merge(web::routes(body_limit))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
@@ -169,14 +169,31 @@ async fn problem_guard(request: Request, next: Next) -> Response {
     // The framework's 422 is a JSON body of the wrong shape, which the contract files under
     // 400 malformed_request.
     let status = if status == StatusCode::UNPROCESSABLE_ENTITY { StatusCode::BAD_REQUEST } else { status };
-    let mut problem = problem_response(status, code, title, title, &[]);
-    for name in [header::ALLOW, header::RETRY_AFTER] {
-        if let Some(value) = response.headers().get(&name) {
-            problem.headers_mut().insert(name, value.clone());
-        }
+    let kept: Vec<_> = [header::ALLOW, header::RETRY_AFTER]
+        .into_iter()
+        .filter_map(|name| response.headers().get(&name).cloned().map(|value| (name, value)))
+        .collect();
+
+    // The framework's rejections explain themselves in plain text, such as which path or
+    // query parameter failed to parse; a server error's text stays in the log.
+    let explained = status.is_client_error() && content_type.starts_with(b"text/plain");
+    let detail = match explained {
+        true => match axum::body::to_bytes(response.into_body(), REJECTION_TEXT_MAX).await {
+            Ok(text) if !text.is_empty() => String::from_utf8_lossy(&text).into_owned(),
+            _ => title.to_owned(),
+        },
+        false => title.to_owned(),
+    };
+
+    let mut problem = problem_response(status, code, title, &detail, &[]);
+    for (name, value) in kept {
+        problem.headers_mut().insert(name, value);
     }
     problem
 }
+
+/// Longest rejection text carried into a problem's detail; the framework's are one line.
+const REJECTION_TEXT_MAX: usize = 2048;
 
 /// Binds `threads` listening sockets to one address with `SO_REUSEPORT`, so the kernel
 /// spreads connections over them. With port 0, the first socket picks the port and the

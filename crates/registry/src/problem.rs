@@ -4,6 +4,7 @@
 //! response. Internal errors are logged with their whole cause chain and get a generic
 //! body: a 5xx never carries SQL, paths or stack traces to the client.
 
+use axum::extract::State;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -138,11 +139,18 @@ struct ProblemBody<'a> {
 
 /// Builds a problem response. Exposed for the few places (middleware, fallbacks) that
 /// respond without a handler.
+/// The challenge of every 401: a bearer token, from `POST /api/auth/token` or an admin.
+const BEARER_CHALLENGE: &str = "Bearer realm=\"ontology-registry\"";
+
 pub fn problem_response(status: StatusCode, code: &str, title: &str, detail: &str, errors: &[FieldError]) -> Response {
     let body = ProblemBody { kind: format!("/problems/{code}"), title, status: status.as_u16(), detail, code, errors };
     let bytes = serde_json::to_vec(&body).expect("problem bodies serialise to JSON");
     let mut response = (status, bytes).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    // HTTP requires a 401 to name the scheme that authenticates: a bearer token.
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(BEARER_CHALLENGE));
+    }
     response
 }
 
@@ -195,4 +203,14 @@ impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
         ApiError::invalid_id(rejection.body_text())
     }
+}
+
+/// Names the route's body limit in its 413 answers, which the framework's rejection leaves
+/// out. Layered with the `DefaultBodyLimit` of the same `limit`.
+pub async fn name_body_limit(State(limit): State<usize>, response: Response) -> Response {
+    if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return response;
+    }
+    ApiError::payload_too_large(format!("the request body is larger than the {limit} bytes this route accepts"))
+        .into_response()
 }

@@ -51,10 +51,9 @@ pub struct IssuedToken {
 /// The reason signing in failed.
 #[derive(Debug)]
 pub enum SignInError {
-    /// Unknown username or wrong password. The response does not distinguish the two.
+    /// Unknown username, wrong password or disabled account. The response does not
+    /// distinguish them.
     InvalidCredentials,
-    /// The password is right but the account is disabled.
-    Disabled,
     /// Too many failures for this username or from this client; retry after the delay.
     RateLimited(Duration),
     Internal(anyhow::Error),
@@ -70,7 +69,6 @@ impl From<SignInError> for ApiError {
     fn from(error: SignInError) -> ApiError {
         match error {
             SignInError::InvalidCredentials => ApiError::unauthenticated("invalid username or password"),
-            SignInError::Disabled => ApiError::unauthenticated("the account is disabled"),
             SignInError::RateLimited(wait) => ApiError::rate_limited(
                 "too many failed sign-ins for this username or from this address; retry after the delay in Retry-After",
                 retry_after_secs(wait),
@@ -160,17 +158,24 @@ impl AuthService {
             }
         };
 
-        let Some(account) = verified else {
-            let actor = Actor { username: None, channel, client: Some(client_text.clone()) };
-            self.throttle.failed(attempt, &actor, &account_key).await?;
-            tracing::info!(username = %account_key, client = %client_text, "sign-in failed: invalid username or password");
-            return Err(SignInError::InvalidCredentials);
+        // A disabled account answers as a wrong password does, so that the answer does not
+        // tell a guesser that the password was right.
+        let account = match verified {
+            Some(account) if !account.is_disabled() => account,
+            found => {
+                let actor = Actor { username: None, channel, client: Some(client_text.clone()) };
+                self.throttle.failed(attempt, &actor, &account_key).await?;
+                match found {
+                    Some(_) => {
+                        tracing::info!(username = %account_key, client = %client_text, "sign-in rejected: the account is disabled")
+                    }
+                    None => {
+                        tracing::info!(username = %account_key, client = %client_text, "sign-in failed: invalid username or password")
+                    }
+                }
+                return Err(SignInError::InvalidCredentials);
+            }
         };
-        if account.is_disabled() {
-            self.throttle.discard(attempt).await?;
-            tracing::info!(username = %account.username, client = %client_text, "sign-in rejected: the account is disabled");
-            return Err(SignInError::Disabled);
-        }
 
         self.throttle.succeeded(attempt, &account_key).await?;
         let actor = Actor { username: Some(account.username.to_string()), channel, client: Some(client_text) };

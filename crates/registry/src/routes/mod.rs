@@ -13,15 +13,17 @@ pub mod search;
 pub mod tokens;
 
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use ontology_governance::Role;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::auth::layer::restricted;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, name_body_limit};
 
-/// Largest body of the sign-in and account routes, which take a few short strings.
+/// Largest body of the sign-in and account routes, which take a few short strings. A
+/// smaller configured limit applies instead.
 const ACCOUNT_BODY_LIMIT: usize = 16 * 1024;
 
 /// The public read API and the health checks.
@@ -50,18 +52,15 @@ pub fn account_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::revoke))
         .routes(routes!(audit::audit_log));
 
-    OpenApiRouter::new()
+    let routes = OpenApiRouter::new()
         .routes(routes!(auth::create_token))
         .merge(restricted(Role::Viewer, state, signed_in))
-        .merge(restricted(Role::Admin, state, admin))
-        .layer(DefaultBodyLimit::max(ACCOUNT_BODY_LIMIT))
+        .merge(restricted(Role::Admin, state, admin));
+    with_body_limit(routes, ACCOUNT_BODY_LIMIT.min(state.config.body_limit))
 }
 
-/// Largest body of the proposal routes: a full KPI record with long prose fits many times.
-const PROPOSAL_BODY_LIMIT: usize = 512 * 1024;
-
 /// Change proposals: editors propose, update and withdraw their own; reviewers review and
-/// merge.
+/// merge. Their bodies, full KPI records, may be as large as the configured body limit.
 pub fn proposal_routes(state: &AppState) -> OpenApiRouter<AppState> {
     let editor = OpenApiRouter::new()
         .routes(routes!(proposals::create, proposals::list))
@@ -72,10 +71,17 @@ pub fn proposal_routes(state: &AppState) -> OpenApiRouter<AppState> {
     let reviewer =
         OpenApiRouter::new().routes(routes!(proposals::review::review)).routes(routes!(proposals::merge::merge));
 
-    OpenApiRouter::new()
-        .merge(restricted(Role::Editor, state, editor))
-        .merge(restricted(Role::Reviewer, state, reviewer))
-        .layer(DefaultBodyLimit::max(PROPOSAL_BODY_LIMIT))
+    let routes = OpenApiRouter::new().merge(restricted(Role::Editor, state, editor)).merge(restricted(
+        Role::Reviewer,
+        state,
+        reviewer,
+    ));
+    with_body_limit(routes, state.config.body_limit)
+}
+
+/// Caps the routes' request bodies at `limit` bytes and names the limit in the 413 answer.
+fn with_body_limit(routes: OpenApiRouter<AppState>, limit: usize) -> OpenApiRouter<AppState> {
+    routes.layer(middleware::map_response_with_state(limit, name_body_limit)).layer(DefaultBodyLimit::max(limit))
 }
 
 pub async fn not_found() -> ApiError {

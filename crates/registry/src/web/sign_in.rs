@@ -147,10 +147,6 @@ pub async fn login(
             page.password_error = Some("The username or password is not right.".into());
             Ok(respond(&app, StatusCode::UNAUTHORIZED, page, &csrf))
         }
-        Err(SignInError::Disabled) => {
-            page.username_error = Some("This account is disabled. Ask an admin to enable it.".into());
-            Ok(respond(&app, StatusCode::UNAUTHORIZED, page, &csrf))
-        }
         Err(SignInError::RateLimited(wait)) => {
             let seconds = retry_after_secs(wait);
             page.form_error = Some(format!("Too many failed sign-ins. Wait {seconds} seconds before you try again."));
