@@ -334,6 +334,19 @@ async fn openapi_covers_every_route(backend: Backend) {
         }
     }
 
+    // Every operation that reads a body documents the answers to a body it cannot read.
+    for (template, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            if operation.get("requestBody").is_none() {
+                continue;
+            }
+            for status in ["400", "413", "415"] {
+                let response = &operation["responses"][status];
+                assert!(response.is_object(), "{method} {template} does not document {status}");
+            }
+        }
+    }
+
     // The documented count matches the routed requests above, which fails when a route is
     // added without a request here.
     let get_operations = paths.values().filter(|item| item.get("get").is_some()).count();

@@ -6,10 +6,11 @@ use axum::Extension;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::OpenApi;
-use utoipa::openapi::RefOr;
 use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
 use crate::catalog::Body;
+use crate::problem::PROBLEM_JSON;
 use crate::representation::{Caching, Conditional, JSON, Representation};
 
 /// An error, as `application/problem+json` (RFC 9457).
@@ -82,7 +83,28 @@ pub fn document(collected: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi
             document.paths.paths.insert(documented.to_owned(), item);
         }
     }
+    for item in document.paths.paths.values_mut() {
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for operation in operations.into_iter().flatten().filter(|o| o.request_body.is_some()) {
+            document_body_rejections(operation);
+        }
+    }
     document
+}
+
+/// Adds the answers that every operation reading a body can give before its handler runs.
+fn document_body_rejections(operation: &mut Operation) {
+    let rejections = [
+        ("400", "`malformed_request`: the body is not valid JSON or lacks a member"),
+        ("413", "`payload_too_large`: the body is larger than the route accepts"),
+        ("415", "`unsupported_media_type`: the body is not sent as `application/json`"),
+    ];
+    for (status, description) in rejections {
+        operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
+            let problem = ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("Problem")))).build();
+            RefOr::T(ResponseBuilder::new().description(description).content(PROBLEM_JSON, problem).build())
+        });
+    }
 }
 
 fn rename_path_param(item: &mut PathItem, from: &str, to: &str) {
