@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use common::auth::{ADMIN_PASSWORD, registry};
+use common::catalog_edits::publish_edit;
 use common::{Backend, TestServer};
+use ontology_core::Bump;
 
 const SESSION_COOKIE: &str = "registry_session";
 
@@ -135,9 +137,9 @@ impl Browser {
         field.send_keys(text).await.unwrap();
     }
 
-    /// Clicks a submit button and waits until the browser has left the page, so that the
+    /// Clicks a button or link and waits until the browser has left the page, so that the
     /// next step reads the server's response.
-    async fn submit(&self, css: &str) {
+    async fn click_and_wait(&self, css: &str) {
         let page = self.client.find(Locator::Css("html")).await.unwrap();
         self.client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -152,7 +154,7 @@ impl Browser {
     async fn sign_in(&self, username: &str, password: &str) {
         self.fill("#username", username).await;
         self.fill("#password", password).await;
-        self.submit("form[action='/login'] button[type=submit]").await;
+        self.click_and_wait("form[action='/login'] button[type=submit]").await;
     }
 
     /// Returns the session cookie as the browser stores it.
@@ -222,7 +224,7 @@ async fn session_cookie_lifecycle() {
     let me = server.client.get(server.url("/api/account")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(me.status(), 200);
 
-    browser.submit("form[action='/logout'] button[type=submit]").await;
+    browser.click_and_wait("form[action='/logout'] button[type=submit]").await;
     assert_eq!(browser.location().await, "/login");
     assert!(browser.session_cookie().await.is_none(), "signing out deletes the cookie");
     browser.open(&server, "/account").await;
@@ -295,6 +297,65 @@ async fn cross_site_sign_out_ignored() {
     assert_eq!(browser.location().await, "/account");
     let me = server.client.get(server.url("/api/account")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(me.status(), 200);
+
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalog_search_to_related_kpi() {
+    let Some((_registry, server, browser)) = setup().await else { return };
+
+    browser.open(&server, "/").await;
+    browser.fill("#q", "logo churn").await;
+    browser.click_and_wait("form[role=search] button[type=submit]").await;
+    assert_eq!(browser.location().await, "/?q=logo+churn");
+
+    browser.client.find(Locator::Css("#results a[href='/ontology/customers/logo_churn_rate']")).await.unwrap();
+    browser.click_and_wait("#results a[href='/ontology/customers/logo_churn_rate']").await;
+    assert_eq!(browser.location().await, "/ontology/customers/logo_churn_rate");
+    assert_eq!(browser.text_of("h1").await, "Logo Churn Rate");
+    assert_eq!(browser.text_of("#tier").await, "Published");
+
+    // A related KPI is one click away, and its page links back to the JSON it renders.
+    let related = browser.client.find(Locator::Css("#related a")).await.unwrap();
+    let target = related.attr("href").await.unwrap().unwrap();
+    let name = related.text().await.unwrap();
+    browser.click_and_wait("#related a").await;
+    assert_eq!(browser.location().await, target);
+    assert_eq!(browser.text_of("h1").await, name);
+    let json = browser.client.find(Locator::Css("#machine-readable a")).await.unwrap();
+    let json_url = json.attr("href").await.unwrap().unwrap();
+    assert!(json_url.starts_with("/api/ontology/"), "{json_url}");
+
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn definition_markup_never_runs() {
+    let Some((chromium, driver)) = browser_programs() else { return };
+    let registry = registry(Backend::Sqlite).await;
+    assert!(registry.start().await.stop().success());
+    publish_edit(&registry.repository(), "customers.nps_score", Bump::Patch, "Hostile prose", |draft| {
+        draft.definition = "Scores. <script>document.title = 'ran'</script> \
+                            <img src=x onerror=\"document.title = 'ran'\">\n\n\
+                            [click me](javascript:document.title='ran')"
+            .into();
+    });
+    let server = registry.start().await;
+    let browser = Browser::start(&chromium, &driver).await;
+
+    browser.open(&server, "/ontology/customers/nps_score").await;
+    let definition = browser.text_of("#definition").await;
+    assert!(definition.contains("<script>document.title = 'ran'</script>"), "shown as text: {definition}");
+
+    // Clicking the link with the dropped address goes nowhere and runs nothing.
+    let link = browser.client.find(Locator::Css("#definition a")).await.unwrap();
+    assert_eq!(link.attr("href").await.unwrap(), None);
+    link.click().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let title = browser.client.title().await.unwrap();
+    assert!(title.starts_with("Net Promoter Score"), "a script changed the title to {title:?}");
+    assert_eq!(browser.location().await, "/ontology/customers/nps_score");
 
     browser.close().await;
 }

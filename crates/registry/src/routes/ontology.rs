@@ -49,7 +49,7 @@ pub struct Pins {
 }
 
 impl Pins {
-    fn parse(ontology: &Option<String>, version: &Option<String>) -> ApiResult<Pins> {
+    pub fn parse(ontology: &Option<String>, version: &Option<String>) -> ApiResult<Pins> {
         let parse = |name: &str, value: &Option<String>| {
             value
                 .as_deref()
@@ -202,12 +202,12 @@ pub async fn domain(
 }
 
 /// A KPI version chosen by the pins, with the release whose version the response names.
-struct ResolvedKpi {
-    version: Arc<KpiVersion>,
-    release: Arc<Release>,
+pub struct ResolvedKpi {
+    pub version: Arc<KpiVersion>,
+    pub release: Arc<Release>,
 }
 
-fn resolve_kpi(history: &History, id: &KpiId, pins: &Pins) -> ApiResult<ResolvedKpi> {
+pub fn resolve_kpi(history: &History, id: &KpiId, pins: &Pins) -> ApiResult<ResolvedKpi> {
     let kpi = history.kpis.get(id).ok_or_else(|| ApiError::not_found(format!("no KPI `{id}`")))?;
 
     let (version, release) = match (&pins.ontology, &pins.version) {

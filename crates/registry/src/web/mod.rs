@@ -1,13 +1,17 @@
 //! Server-rendered web pages (askama templates in `web/templates`). They work without
 //! JavaScript and authenticate with the session cookie, never with bearer tokens.
 
+pub mod catalog;
+pub mod markdown;
 pub mod session;
 pub mod sign_in;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware;
 use axum::routing::get;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::app::AppState;
 use crate::problem::name_body_limit;
@@ -16,12 +20,32 @@ use crate::problem::name_body_limit;
 /// applies instead.
 const FORM_BODY_LIMIT: usize = 16 * 1024;
 
-/// Routes the sign-in, sign-out and account pages.
+/// What the pages may load: their own inline styles, images that definitions link to,
+/// and nothing else. No script runs, no other site frames a page, and forms post only
+/// here.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' http: https:; form-action 'self'; \
+     frame-ancestors 'none'; base-uri 'none'";
+
+/// Routes the catalog, KPI, sign-in, sign-out and account pages.
 pub fn routes(body_limit: usize) -> Router<AppState> {
-    Router::new()
+    let form_limit = FORM_BODY_LIMIT.min(body_limit);
+    let headers: [(HeaderName, &'static str); 4] = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+
+    let mut router = Router::new()
+        .route("/", get(catalog::catalog))
+        .route("/ontology/{domain}/{key}", get(catalog::kpi))
         .route("/login", get(sign_in::login_form).post(sign_in::login))
         .route("/logout", get(sign_in::logout_form).post(sign_in::logout))
         .route("/account", get(sign_in::account_page))
-        .layer(middleware::map_response_with_state(FORM_BODY_LIMIT.min(body_limit), name_body_limit))
-        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT.min(body_limit)))
+        .layer(middleware::map_response_with_state(form_limit, name_body_limit))
+        .layer(DefaultBodyLimit::max(form_limit));
+    for (name, value) in headers {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+    }
+    router
 }
