@@ -20,6 +20,12 @@ use crate::prose;
 
 pub const NAME_MAX_CHARS: usize = 120;
 pub const UNIT_MAX_CHARS: usize = 32;
+/// A summary is one paragraph that a board reads first.
+pub const SUMMARY_MAX_CHARS: usize = 600;
+/// The longer prose fields; the longest starter definition is under 1,000 characters.
+pub const PROSE_MAX_CHARS: usize = 20_000;
+pub const PITFALL_MAX_CHARS: usize = 1_000;
+pub const PITFALLS_MAX: usize = 30;
 
 /// The kind of value a KPI reports.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -337,17 +343,17 @@ impl KpiDraft {
             ("how_to_interpret", &self.how_to_interpret),
         ];
         for (field, text) in prose_fields {
-            if text.is_empty() {
-                errors.push(FieldError::new(field, "must not be empty"));
-            }
-            if prose::has_control_chars(text, true) {
-                errors.push(FieldError::new(field, "must not contain control characters"));
-            }
+            let max = if field == "summary" { SUMMARY_MAX_CHARS } else { PROSE_MAX_CHARS };
+            check_prose(field, text, max, errors);
+        }
+        if self.summary.contains("\n\n") {
+            errors.push(FieldError::new("summary", "must be one paragraph, without blank lines"));
+        }
+        if self.pitfalls.len() > PITFALLS_MAX {
+            errors.push(FieldError::new("pitfalls", format!("must list at most {PITFALLS_MAX} pitfalls")));
         }
         for (index, pitfall) in self.pitfalls.iter().enumerate() {
-            if pitfall.is_empty() {
-                errors.push(FieldError::new(format!("pitfalls[{index}]"), "must not be empty"));
-            }
+            check_prose(&format!("pitfalls[{index}]"), pitfall, PITFALL_MAX_CHARS, errors);
         }
         if prose::has_control_chars(&self.name, false) {
             errors.push(FieldError::new("name", "must not contain control characters"));
@@ -465,6 +471,20 @@ impl KpiDraft {
                 errors.push(FieldError::new("replaced_by", "a KPI cannot replace itself"));
             }
         }
+    }
+}
+
+/// Checks one prose field: present, at most `max` characters, no control characters other
+/// than line breaks and tabs.
+fn check_prose(field: &str, text: &str, max: usize, errors: &mut Vec<FieldError>) {
+    let chars = text.chars().count();
+    if chars == 0 {
+        errors.push(FieldError::new(field, "must not be empty"));
+    } else if chars > max {
+        errors.push(FieldError::new(field, format!("must be at most {max} characters, found {chars}")));
+    }
+    if prose::has_control_chars(text, true) {
+        errors.push(FieldError::new(field, "must not contain control characters"));
     }
 }
 
@@ -587,6 +607,41 @@ pub(crate) mod tests {
         draft.tier = Tier::Editorial;
         let errors = draft.validate().unwrap_err();
         assert_eq!(fields(&errors), ["tier"]);
+    }
+
+    #[test]
+    fn overlong_summary_rejected() {
+        let mut draft = sample_draft();
+        draft.summary = "x".repeat(SUMMARY_MAX_CHARS + 1);
+        assert_eq!(fields(&draft.validate().unwrap_err()), ["summary"]);
+    }
+
+    #[test]
+    fn multi_paragraph_summary_rejected() {
+        let mut draft = sample_draft();
+        draft.summary = "First paragraph.\n\nSecond paragraph.".into();
+        assert_eq!(fields(&draft.validate().unwrap_err()), ["summary"]);
+    }
+
+    #[test]
+    fn overlong_definition_rejected() {
+        let mut draft = sample_draft();
+        draft.definition = "x".repeat(PROSE_MAX_CHARS + 1);
+        assert_eq!(fields(&draft.validate().unwrap_err()), ["definition"]);
+    }
+
+    #[test]
+    fn pitfall_control_character_rejected() {
+        let mut draft = sample_draft();
+        draft.pitfalls = vec!["Fine.".into(), "Rings a bell\u{7}".into()];
+        assert_eq!(fields(&draft.validate().unwrap_err()), ["pitfalls[1]"]);
+    }
+
+    #[test]
+    fn too_many_pitfalls_rejected() {
+        let mut draft = sample_draft();
+        draft.pitfalls = vec!["A pitfall.".into(); PITFALLS_MAX + 1];
+        assert_eq!(fields(&draft.validate().unwrap_err()), ["pitfalls"]);
     }
 
     #[test]
