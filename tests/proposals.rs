@@ -877,6 +877,11 @@ async fn bumps_minimum_and_requested(backend: Backend) {
     let dry: Value = response.json().await.unwrap();
     assert_eq!(dry["valid"], false);
     assert_eq!(error_fields(&dry), ["bump"]);
+    // The findings still show the minimum and why, so the editor knows what to ask for.
+    assert_eq!(dry["minimum_bump"], "major");
+    assert_eq!(dry["reasons"], json!([{ "field": "formula", "bump": "major" }]));
+    assert_eq!(dry["changes"][0]["field"], "formula");
+    assert_eq!(dry["version"], Value::Null, "an invalid change creates no version");
     assert_eq!(team.list("").await["proposals"], json!([]));
 
     // A bump below the minimum is rejected at create, naming the field that needs more.

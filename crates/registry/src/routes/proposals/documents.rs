@@ -11,7 +11,7 @@ use super::rebase::record_at;
 use super::standing_policy;
 use crate::app::AppState;
 use crate::problem::{ApiError, ApiResult};
-use crate::publisher::{Assessment, BumpReason, ChangeError};
+use crate::publisher::{Assessment, BumpReason, Change, ChangeError};
 
 /// The name and description of a domain that a new KPI opens.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -293,6 +293,23 @@ pub(super) fn dry_run_document(result: Result<Assessment, ChangeError>) -> ApiRe
         }
         Err(ChangeError::Internal(error)) => return Err(ApiError::Internal(error)),
     })
+}
+
+/// Adds to an invalid dry run what the record changes and the bump that needs, when the
+/// record itself is valid: an editor who asked for too small a bump, or whose change breaks
+/// a rule of the catalog, still sees the minimum.
+pub(super) async fn add_changes(app: &AppState, change: &Change, document: &mut DryRunDocument) -> ApiResult<()> {
+    let Some(base) = &change.base_version else { return Ok(()) };
+    let mut draft = change.draft.clone();
+    draft.version = base.clone();
+    let Ok(record) = draft.validate() else { return Ok(()) };
+    let Some(base_record) = record_at(app, &record.id, base).await? else { return Ok(()) };
+
+    let changes = bump::diff(&base_record, &record);
+    document.minimum_bump = bump::minimum_bump(&changes);
+    document.reasons = changes.iter().map(|c| BumpReason { field: c.field.to_owned(), bump: c.bump }).collect();
+    document.changes = changes.iter().map(ChangeDocument::from).collect();
+    Ok(())
 }
 
 pub(super) fn invalid_dry_run(errors: Vec<FieldError>) -> DryRunDocument {

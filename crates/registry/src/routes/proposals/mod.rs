@@ -26,6 +26,7 @@ use semver::Version;
 use serde::Serialize;
 use serde_json::Value;
 
+use documents::add_changes;
 pub use documents::*;
 use input::{check_commit_title, check_rationale, domain_info, parse_bump, parse_record, parse_version, stored_record};
 use rebase::rebase;
@@ -153,7 +154,11 @@ pub async fn create(
     };
     let assessed = app.publisher.assess(&change).await;
     if dry_run {
-        return Ok(Json(dry_run_document(assessed)?).into_response());
+        let mut document = dry_run_document(assessed)?;
+        if !document.valid {
+            add_changes(&app, &change, &mut document).await?;
+        }
+        return Ok(Json(document).into_response());
     }
     let assessment = assessed.map_err(change_error)?;
 
