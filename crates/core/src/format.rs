@@ -70,12 +70,21 @@ impl OntologyInfo {
     }
 }
 
-fn syntax_error(error: toml::de::Error) -> ReadError {
+fn syntax_error(text: &str, error: toml::de::Error) -> ReadError {
     // toml reports the offending key in its message; the first line is the summary.
     let message = error.message().trim().to_owned();
     let field = field_from_message(&message);
-    let location = error.span().map(|span| format!(" (at byte {})", span.start)).unwrap_or_default();
+    let location = error.span().map(|span| format!(" (at {})", line_and_column(text, span.start))).unwrap_or_default();
     ReadError::Syntax { field, message: format!("{message}{location}") }
+}
+
+/// Names a byte offset as an editor shows it: `line 3, column 8`, both counted from 1, with
+/// columns in characters.
+fn line_and_column(text: &str, offset: usize) -> String {
+    let before = &text[..text.floor_char_boundary(offset.min(text.len()))];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+    format!("line {line}, column {column}")
 }
 
 /// Extracts a field name from serde messages such as "missing field `formula`" or
@@ -96,7 +105,7 @@ fn to_toml<T: Serialize>(value: &T) -> String {
 }
 
 pub fn kpi_from_toml(text: &str) -> Result<KpiRecord, ReadError> {
-    let draft: KpiDraft = toml::from_str(text).map_err(syntax_error)?;
+    let draft: KpiDraft = toml::from_str(text).map_err(|error| syntax_error(text, error))?;
     draft.validate().map_err(ReadError::Rules)
 }
 
@@ -105,7 +114,7 @@ pub fn kpi_to_toml(record: &KpiRecord) -> String {
 }
 
 pub fn domain_from_toml(text: &str) -> Result<DomainInfo, ReadError> {
-    let info: DomainInfo = toml::from_str(text).map_err(syntax_error)?;
+    let info: DomainInfo = toml::from_str(text).map_err(|error| syntax_error(text, error))?;
     info.validate().map_err(ReadError::Rules)
 }
 
@@ -114,7 +123,7 @@ pub fn domain_to_toml(info: &DomainInfo) -> String {
 }
 
 pub fn ontology_from_toml(text: &str) -> Result<OntologyInfo, ReadError> {
-    let info: OntologyInfo = toml::from_str(text).map_err(syntax_error)?;
+    let info: OntologyInfo = toml::from_str(text).map_err(|error| syntax_error(text, error))?;
     info.validate().map_err(ReadError::Rules)
 }
 
@@ -126,6 +135,23 @@ pub fn ontology_to_toml(info: &OntologyInfo) -> String {
 mod tests {
     use super::*;
     use crate::record::tests::sample_draft;
+
+    #[test]
+    fn line_and_column_counted_from_one() {
+        let text = "a = 1\nname = \"Ré\n";
+        assert_eq!(line_and_column(text, 0), "line 1, column 1");
+        assert_eq!(line_and_column(text, 6), "line 2, column 1");
+        // The column counts characters, so the two-byte é counts once.
+        assert_eq!(line_and_column(text, text.len() - 1), "line 2, column 11");
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let Err(ReadError::Syntax { message, .. }) = kpi_from_toml("id = \"customers.x\"\nname = \"unclosed\n") else {
+            panic!("an unclosed string is a syntax error");
+        };
+        assert!(message.contains("line 2"), "{message}");
+    }
 
     #[test]
     fn write_then_read_gives_same_record() {

@@ -243,9 +243,14 @@ fn validate(dir: &Path) -> anyhow::Result<ExitCode> {
         println!("{}: {} KPIs in {} domains, no problems", dir.display(), catalog.kpis.len(), catalog.domains.len());
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("{}: {} problems", dir.display(), loaded.problems.len());
+        eprintln!("{}: {}", dir.display(), count(loaded.problems.len(), "problem", "problems"));
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// Writes a count with its noun in the right number: `1 problem`, `3 problems`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn format_tree(dir: &Path) -> anyhow::Result<ExitCode> {
@@ -266,7 +271,7 @@ fn format_tree(dir: &Path) -> anyhow::Result<ExitCode> {
     for problem in &unreadable {
         println!("{problem}");
     }
-    println!("{rewritten} files rewritten");
+    println!("{} rewritten", count(rewritten, "file", "files"));
     Ok(if unreadable.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
