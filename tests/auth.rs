@@ -956,8 +956,15 @@ async fn cli_user_commands(backend: Backend) {
     assert!(stdout.contains("disabled the account dora"), "{stdout}");
     assert_problem(get_as(&server, "/api/account", &token).await, 401, "unauthenticated").await;
 
+    add_user(&registry, &"long_name_".repeat(4), "viewer");
     let (ok, stdout, _) = registry.run(&["user", "list"]);
     assert!(ok);
+    // Columns line up whatever the length of the usernames.
+    let role_at = stdout.lines().next().unwrap().find("ROLE").unwrap();
+    for line in stdout.lines().skip(1) {
+        let role = &line[role_at..];
+        assert!(["viewer", "editor", "reviewer", "admin"].iter().any(|r| role.starts_with(r)), "{stdout}");
+    }
     let dora = stdout.lines().find(|line| line.starts_with("dora ")).unwrap_or_else(|| panic!("{stdout}"));
     assert!(dora.contains("reviewer"), "{dora}");
     assert!(dora.contains("disabled"), "{dora}");

@@ -88,12 +88,15 @@ pub async fn run_user(location: &Location, command: UserCommand) -> anyhow::Resu
             println!("created the account {} with the role {}", account.username, account.role);
         }
         UserCommand::List => {
-            println!("{:<32} {:<9} {:<9} CREATED", "USERNAME", "ROLE", "STATE");
-            for account in accounts.list().await? {
+            let listed = accounts.list().await?;
+            // The username column is as wide as the longest name, up to the 64 allowed.
+            let width = listed.iter().map(|a| a.username.as_str().len()).max().unwrap_or(0).max("USERNAME".len());
+            println!("{:<width$} {:<9} {:<9} CREATED", "USERNAME", "ROLE", "STATE");
+            for account in listed {
                 let state = if account.is_disabled() { "disabled" } else { "enabled" };
                 println!(
-                    "{:<32} {:<9} {:<9} {}",
-                    account.username.to_string(),
+                    "{:<width$} {:<9} {:<9} {}",
+                    account.username.as_str(),
                     account.role.as_str(),
                     state,
                     account.created_at
