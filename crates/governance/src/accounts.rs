@@ -132,6 +132,8 @@ pub enum PasswordError {
     TooShort,
     #[error("the password is longer than {PASSWORD_MAX_BYTES} bytes")]
     TooLong,
+    #[error("the password is only spaces; choose one with letters, digits or symbols")]
+    Blank,
 }
 
 impl NewPassword {
@@ -144,6 +146,9 @@ impl NewPassword {
         }
         if text.len() > PASSWORD_MAX_BYTES {
             return Err(PasswordError::TooLong);
+        }
+        if text.trim().is_empty() {
+            return Err(PasswordError::Blank);
         }
         Ok(NewPassword(text.to_owned()))
     }
@@ -508,6 +513,7 @@ mod tests {
         assert!(matches!(NewPassword::parse(""), Err(PasswordError::Empty)));
         assert!(matches!(NewPassword::parse("short"), Err(PasswordError::TooShort)));
         assert!(matches!(NewPassword::parse(&"x".repeat(1025)), Err(PasswordError::TooLong)));
+        assert!(matches!(NewPassword::parse("        "), Err(PasswordError::Blank)));
         assert!(NewPassword::parse("long enough").is_ok());
     }
 
