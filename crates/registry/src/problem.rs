@@ -101,6 +101,19 @@ impl ApiError {
         }
     }
 
+    /// The server cannot do this now but may in a moment, such as a merge that met a
+    /// concurrent writer.
+    pub fn unavailable(detail: impl Into<String>, retry_after_secs: u64) -> ApiError {
+        ApiError::Client {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "unavailable",
+            title: "Service unavailable",
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: Some(retry_after_secs.max(1)),
+        }
+    }
+
     pub fn rate_limited(detail: impl Into<String>, retry_after_secs: u64) -> ApiError {
         ApiError::Client {
             status: StatusCode::TOO_MANY_REQUESTS,

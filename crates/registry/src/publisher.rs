@@ -84,6 +84,10 @@ pub enum ChangeError {
     Invalid(Vec<FieldError>),
     #[error("`{kpi}` moved since base version {base}: it is at {current} now")]
     BaseOutdated { kpi: KpiId, base: Version, current: Version },
+    /// Another process moved `main` during the merge. Nothing was written, and the catalog
+    /// has caught up, so a retry is checked against the new head.
+    #[error("another writer moved the catalog during the merge; nothing was written, retry the merge")]
+    Contended,
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -355,7 +359,8 @@ impl Publisher {
                 // A writer outside this process moved main between the catch-up and the
                 // commit; nothing was written, and the caller may retry.
                 self.catch_up(cursor).await?;
-                return Err(ChangeError::Internal(anyhow::Error::new(error).context("main moved during the merge")));
+                tracing::warn!(error = %error, "main moved during a merge; the merge was not written");
+                return Err(ChangeError::Contended);
             }
             Err(error) => return Err(ChangeError::Internal(anyhow::Error::new(error).context("failed to commit"))),
         };

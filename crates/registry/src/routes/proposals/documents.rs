@@ -291,6 +291,7 @@ pub(super) fn dry_run_document(result: Result<Assessment, ChangeError>) -> ApiRe
         Err(error @ ChangeError::BaseOutdated { .. }) => {
             invalid_dry_run(vec![FieldError::new("base_version", error.to_string())])
         }
+        Err(error @ ChangeError::Contended) => return Err(ApiError::unavailable(error.to_string(), 1)),
         Err(ChangeError::Internal(error)) => return Err(ApiError::Internal(error)),
     })
 }

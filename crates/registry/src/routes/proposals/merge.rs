@@ -34,6 +34,7 @@ fn author_identity(username: &str) -> Identity {
         (status = 404, description = "`not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`not_approved`, `invalid_transition` or `base_version_outdated`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: the record breaks a rule of the catalog as it is now", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`unavailable`: another process moved the catalog during the merge; nothing was written, retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn merge(

@@ -68,6 +68,7 @@ fn change_error(error: ChangeError) -> ApiError {
         ChangeError::BaseOutdated { .. } => ApiError::base_version_outdated(format!(
             "{error}; update the proposal with base_version set to the current version"
         )),
+        error @ ChangeError::Contended => ApiError::unavailable(error.to_string(), 1),
         ChangeError::Internal(error) => ApiError::Internal(error),
     }
 }
