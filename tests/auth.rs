@@ -312,7 +312,19 @@ async fn session_revoked_by_admin(backend: Backend) {
     let admin = admin_token(&server).await;
     create_account(&server, &admin, "sam", "editor").await;
     let token = token_for(&server, "sam", USER_PASSWORD).await;
-    let jti = claims_of(&token)["jti"].as_str().unwrap().to_owned();
+
+    // The admin finds the session among the active ones; machine tokens are listed apart.
+    let (status, sessions) = json_of(get_as(&server, "/api/tokens?kind=session", &admin).await).await;
+    assert_eq!(status, 200);
+    let listed = sessions["tokens"].as_array().unwrap();
+    let sam = listed.iter().find(|t| t["username"] == "sam").unwrap_or_else(|| panic!("{sessions}"));
+    assert_eq!(sam["kind"], "session");
+    let jti = sam["id"].as_str().unwrap().to_owned();
+    assert_eq!(jti, claims_of(&token)["jti"].as_str().unwrap());
+    let (_, machines) = json_of(get_as(&server, "/api/tokens", &admin).await).await;
+    assert!(machines["tokens"].as_array().unwrap().iter().all(|t| t["kind"] == "api"), "{machines}");
+    let response = get_as(&server, "/api/tokens?kind=everything", &admin).await;
+    assert_problem(response, 400, "malformed_request").await;
 
     let response = call(&server, Method::DELETE, &format!("/api/tokens/{jti}"), Some(&admin), None).await;
     assert_eq!(response.status(), 200);
@@ -320,6 +332,13 @@ async fn session_revoked_by_admin(backend: Backend) {
     assert_eq!(revoked["kind"], "session");
 
     assert_problem(get_as(&server, "/api/account", &token).await, 401, "unauthenticated").await;
+    let (_, sessions) = json_of(get_as(&server, "/api/tokens?kind=session", &admin).await).await;
+    assert!(sessions["tokens"].as_array().unwrap().iter().all(|t| t["id"] != jti.as_str()), "{sessions}");
+}
+
+async fn json_of(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
 }
 
 on_each_backend!(

@@ -210,6 +210,21 @@ impl TokenStore {
         rows.iter().map(TokenRecord::from_row).collect()
     }
 
+    /// Lists the sessions that still work (neither revoked nor expired), newest first, at
+    /// most `limit` of them.
+    pub async fn list_active_sessions(&self, limit: i64) -> Result<Vec<TokenRecord>, sqlx::Error> {
+        // Stored timestamps sort as text in time order, so the comparison runs in SQL.
+        let rows = sqlx::query(record_query!(
+            "WHERE t.kind = 'session' AND t.revoked_at IS NULL AND t.expires_at > $1 \
+             ORDER BY t.issued_at DESC, t.jti LIMIT $2"
+        ))
+        .bind(timestamp::now())
+        .bind(limit)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(TokenRecord::from_row).collect()
+    }
+
     /// Revokes a token and writes the audit row with `action`
     /// ([`actions::TOKEN_REVOKED`], or [`actions::SESSION_ENDED`] for signing out).
     /// Returns `None` for an unknown id. Revoking a revoked token changes nothing.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ontology_core::FieldError;
@@ -144,16 +144,38 @@ pub async fn issue(
     Ok(no_store(response))
 }
 
-/// Lists machine tokens, revoked and expired ones included.
+/// Which tokens to list.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `api` (the default) for machine tokens, revoked and expired ones included, or
+    /// `session` for the sign-in sessions that still work.
+    kind: Option<String>,
+}
+
+/// Most sessions one listing returns, newest first.
+const SESSIONS_LISTED: i64 = 500;
+
+/// Lists machine tokens, or the active sessions, so that an admin can find a `jti` to revoke.
 #[utoipa::path(
     get,
     path = "/api/tokens",
     operation_id = "list_tokens",
     tag = "accounts",
-    responses((status = 200, description = "Machine tokens, newest first", body = TokenList))
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The tokens, newest first", body = TokenList),
+        (status = 400, description = "`malformed_request`: an unknown kind", body = Problem, content_type = "application/problem+json"),
+    )
 )]
-pub async fn list(State(app): State<AppState>) -> ApiResult<Json<TokenList>> {
-    let records = app.auth.tokens.list_api_tokens().await?;
+pub async fn list(State(app): State<AppState>, Query(query): Query<ListQuery>) -> ApiResult<Json<TokenList>> {
+    let records = match query.kind.as_deref().unwrap_or("api") {
+        "api" => app.auth.tokens.list_api_tokens().await?,
+        "session" => app.auth.tokens.list_active_sessions(SESSIONS_LISTED).await?,
+        other => {
+            return Err(ApiError::malformed_request(format!("`kind` must be `api` or `session`, not `{other}`")));
+        }
+    };
     let tokens = records.into_iter().map(|record| TokenDocument::from_record(record, None)).collect();
     Ok(Json(TokenList { tokens }))
 }
