@@ -193,7 +193,7 @@ async fn disabled_account_rejected(backend: Backend) {
 
     let body = assert_problem(get_as(&server, "/api/account", &token).await, 401, "unauthenticated").await;
     assert!(body["detail"].as_str().unwrap().contains("disabled"), "{body}");
-    // Signing in answers as a wrong password does, so a guesser learns nothing.
+    // Signing in responds as it does to a wrong password, so a guesser learns nothing.
     let right = assert_problem(sign_in(&server, "dana", USER_PASSWORD).await, 401, "unauthenticated").await;
     let wrong = assert_problem(sign_in(&server, "dana", "wrong password").await, 401, "unauthenticated").await;
     assert_eq!(right, wrong);

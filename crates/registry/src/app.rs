@@ -175,7 +175,7 @@ async fn problem_guard(request: Request, next: Next) -> Response {
         .collect();
 
     // The framework's rejections explain themselves in plain text, such as which path or
-    // query parameter failed to parse; a server error's text stays in the log.
+    // query parameter failed to parse. A server error's text stays in the log.
     let explained = status.is_client_error() && content_type.starts_with(b"text/plain");
     let detail = match explained {
         true => match axum::body::to_bytes(response.into_body(), REJECTION_TEXT_MAX).await {
@@ -192,7 +192,8 @@ async fn problem_guard(request: Request, next: Next) -> Response {
     problem
 }
 
-/// Longest rejection text carried into a problem's detail; the framework's are one line.
+/// Maximum length of a rejection text carried into a problem's detail. The framework's
+/// rejection texts are one line.
 const REJECTION_TEXT_MAX: usize = 2048;
 
 /// Binds `threads` listening sockets to one address with `SO_REUSEPORT`, so the kernel

@@ -101,8 +101,8 @@ impl ApiError {
         }
     }
 
-    /// The server cannot do this now but may in a moment, such as a merge that met a
-    /// concurrent writer.
+    /// Reports a request that the server cannot serve now but may in a moment, such as a
+    /// merge that met a concurrent writer.
     pub fn unavailable(detail: impl Into<String>, retry_after_secs: u64) -> ApiError {
         ApiError::Client {
             status: StatusCode::SERVICE_UNAVAILABLE,
@@ -218,8 +218,8 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-/// Names the route's body limit in its 413 answers, which the framework's rejection leaves
-/// out. Layered with the `DefaultBodyLimit` of the same `limit`.
+/// Names the route's body limit in its 413 responses, which the framework's rejection
+/// leaves out. Layered with the `DefaultBodyLimit` of the same `limit`.
 pub async fn name_body_limit(State(limit): State<usize>, response: Response) -> Response {
     if response.status() != StatusCode::PAYLOAD_TOO_LARGE {
         return response;

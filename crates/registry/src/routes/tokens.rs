@@ -144,7 +144,7 @@ pub async fn issue(
     Ok(no_store(response))
 }
 
-/// Which tokens to list.
+/// The kind of tokens to list.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
@@ -153,7 +153,7 @@ pub struct ListQuery {
     kind: Option<String>,
 }
 
-/// Most sessions one listing returns, newest first.
+/// Maximum number of sessions one listing returns, newest first.
 const SESSIONS_LISTED: i64 = 500;
 
 /// Lists machine tokens, or the active sessions, so that an admin can find a `jti` to revoke.

@@ -1,9 +1,9 @@
 //! Rendering of the CommonMark prose fields for the web pages.
 //!
 //! Raw HTML in a definition is shown as text, never interpreted. The rendered HTML then
-//! goes through a sanitiser that keeps only harmless tags and drops link and image
-//! addresses whose scheme is not `http`, `https` or `mailto`, so a `javascript:` link in an
-//! editor's text cannot run in a reader's browser.
+//! goes through a sanitiser that keeps only harmless tags. It also drops link and image
+//! addresses whose scheme is not `http`, `https` or `mailto`, so a `javascript:` link in
+//! an editor's text cannot run in a reader's browser.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;

@@ -20,8 +20,8 @@ use crate::problem::name_body_limit;
 /// applies instead.
 const FORM_BODY_LIMIT: usize = 16 * 1024;
 
-/// What the pages may load: their own inline styles, images that definitions link to,
-/// and nothing else. No script runs, no other site frames a page, and forms post only
+/// The content policy of every page: its own inline styles, images that definitions link
+/// to, and nothing else. No script runs, no other site frames a page, and forms post only
 /// here.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' http: https:; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
