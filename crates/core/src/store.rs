@@ -335,10 +335,17 @@ impl GitStore {
         let kept: std::collections::HashSet<Oid> =
             if full { reachable_objects(&repo, self.head()?)? } else { loose.iter().map(|(oid, _)| *oid).collect() };
         let mut removed_loose = 0;
+        let mut folders = std::collections::BTreeSet::new();
         for (oid, path) in &loose {
             if kept.contains(oid) && std::fs::remove_file(path).is_ok() {
                 removed_loose += 1;
+                folders.extend(path.parent().map(Path::to_path_buf));
             }
+        }
+        // As git's own pruning does, drop the fan-out folders left empty; `remove_dir`
+        // fails on a folder that still holds an object, which then stays.
+        for folder in folders {
+            let _ = std::fs::remove_dir(folder);
         }
         let mut removed_packs = 0;
         for path in old_packs {
@@ -877,6 +884,13 @@ mod tests {
         let incremental = store.pack(false).unwrap();
         assert!(incremental.objects > 0);
         assert_eq!(incremental.removed_loose, incremental.objects);
+        let fan_out: Vec<_> = std::fs::read_dir(store.path.join("objects"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.len() == 2)
+            .collect();
+        assert_eq!(fan_out, Vec::<String>::new(), "no empty fan-out folders stay");
         let full = store.pack(true).unwrap();
         assert!(full.removed_packs >= 2, "the incremental pack and its index are replaced");
 
