@@ -359,3 +359,20 @@ async fn definition_markup_never_runs() {
 
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_never_redirects_off_site() {
+    let Some((_registry, server, browser)) = setup().await else { return };
+
+    // Browsers drop a tab from a URL, so `/<TAB>/host` would read as `//host`. The other host
+    // here is the same server under another name, so nothing leaves the machine.
+    let port = server.address.rsplit(':').next().unwrap();
+    browser.open(&server, &format!("/login?next=%2F%09%2Flocalhost%3A{port}%2Fmoved")).await;
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+
+    let url = browser.client.current_url().await.unwrap();
+    assert_eq!(url.host_str(), Some("127.0.0.1"), "signed in to {url}");
+    assert_eq!(url.path(), "/account");
+
+    browser.close().await;
+}

@@ -73,9 +73,19 @@ pub struct LogoutForm {
 }
 
 /// Keeps only a local path, so the sign-in form cannot redirect to another site.
+///
+/// Browsers strip tabs and line breaks from a URL and read a backslash as a slash, so
+/// `/<TAB>/host` or `/\host` would leave the site. Only printable ASCII without a backslash
+/// is kept, starting with one slash; anything else signs in to the account page.
 fn local_path(next: Option<&str>) -> String {
     match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && path.chars().all(|c| c.is_ascii_graphic() && c != '\\') =>
+        {
+            path.to_owned()
+        }
         _ => HOME.to_owned(),
     }
 }
@@ -229,4 +239,37 @@ pub async fn logout(
     let mut response = Redirect::to("/login").into_response();
     session::clear_session_cookie(&app, &mut response);
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HOME, local_path};
+
+    #[test]
+    fn local_paths_kept() {
+        assert_eq!(local_path(Some("/account")), "/account");
+        assert_eq!(
+            local_path(Some("/ontology/customers/nps_score?version=1.0.0")),
+            "/ontology/customers/nps_score?version=1.0.0"
+        );
+    }
+
+    #[test]
+    fn other_sites_rejected() {
+        for hostile in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            "/ /evil.example",
+            "/\u{7f}/x",
+            "https://evil.example",
+            "evil.example",
+            "/caf\u{e9}",
+        ] {
+            assert_eq!(local_path(Some(hostile)), HOME, "{hostile:?}");
+        }
+        assert_eq!(local_path(None), HOME);
+    }
 }
