@@ -220,7 +220,7 @@ async fn every_read_error_code(backend: Backend) {
         ("/api/ontology/customers/no_such_kpi/versions.json", 404, "not_found"),
         ("/api/ontology/customers/key_initiatives/nothing.json", 404, "not_found"),
         ("/api/ontology/customers/key_initiatives", 404, "not_found"),
-        ("/no/such/route", 404, "not_found"),
+        ("/api/no/such/route", 404, "not_found"),
         ("/api/ontology/customers/key_initiatives.json?version=^7", 404, "version_not_found"),
         ("/api/ontology/customers.json?ontology=7.0.0", 404, "version_not_found"),
         ("/api/ontology/customers/key_initiatives.json?version=abc", 400, "invalid_version_requirement"),

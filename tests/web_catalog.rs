@@ -90,16 +90,47 @@ async fn kpi_page_errors(backend: Backend) {
     let server = registry.start().await;
 
     let cases = [
-        ("/ontology/customers/no_such_kpi", 404, "no KPI `customers.no_such_kpi`"),
+        ("/ontology/customers/no_such_kpi", 404, "no KPI <code>customers.no_such_kpi</code>"),
         ("/ontology/Customers/nps_score", 400, "Invalid id"),
         ("/ontology/customers/nps_score?version=banana", 400, "Invalid version requirement"),
-        ("/ontology/customers/nps_score?version=9", 404, "no version of `customers.nps_score` matches"),
+        ("/ontology/customers/nps_score?version=9", 404, "no version of <code>customers.nps_score</code> matches"),
     ];
     for (path, expected, text) in cases {
         let (status, body) = page(&server, path).await;
         assert_eq!(status, expected, "{path}");
         assert!(body.contains(text), "{path}: {body}");
     }
+
+    // Errors that the router or the framework raises are pages too, off the API.
+    let framework = [
+        ("/no/such/page", 404),
+        ("/ontology/customers/nps_score/", 404),
+        ("/ontology/customers", 404),
+        ("/ontology/customers/nps_score?version=1.0.0&version=2.0.0", 400),
+        ("/?q=a&q=b", 400),
+    ];
+    for (path, expected) in framework {
+        let (status, body) = page(&server, path).await;
+        assert_eq!(status, expected, "{path}");
+        assert!(body.contains("<h1>"), "{path}: {body}");
+    }
+    let response = server.client.post(server.url("/ontology/customers/nps_score")).send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET,HEAD");
+    assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+
+    // The body limit of the sign-in form is named on its page.
+    let single_use = reqwest::Client::builder().no_gzip().build().unwrap();
+    let large = [("username", "admin".to_owned()), ("password", "x".repeat(20 * 1024))];
+    let response = single_use.post(server.url("/login")).form(&large).send().await.unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8");
+    let text = response.text().await.unwrap();
+    assert!(text.contains("16384 bytes"), "{text}");
+
+    // The API keeps answering problem documents.
+    let response = server.get("/api/no/such/route").await;
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
 }
 
 async fn catalog_lists_and_searches(backend: Backend) {

@@ -142,17 +142,20 @@ impl Predicate for WithoutEtag {
     }
 }
 
-/// Turns every error response that is not already a problem document (the framework's own
-/// rejections, limits from layers) into one, so clients see one error format.
+/// Turns every error response that is not already in the right format into it: a problem
+/// document on the API, an HTML error page on the web pages. The framework's own rejections
+/// and the limits of layers answer in plain text otherwise.
 async fn problem_guard(request: Request, next: Next) -> Response {
+    let page = web::error::is_page_path(request.uri().path());
     let response = next.run(request).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    // Web pages render their own errors next to the form fields they concern.
+    // Web pages render their own errors, next to the form fields they concern.
     let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes()).unwrap_or_default();
-    if content_type.starts_with(PROBLEM_JSON.as_bytes()) || content_type.starts_with(b"text/html") {
+    let is_problem = content_type.starts_with(PROBLEM_JSON.as_bytes());
+    if content_type.starts_with(b"text/html") || (is_problem && !page) {
         return response;
     }
 
@@ -175,21 +178,29 @@ async fn problem_guard(request: Request, next: Next) -> Response {
         .collect();
 
     // The framework's rejections explain themselves in plain text, such as which path or
-    // query parameter failed to parse. A server error's text stays in the log.
-    let explained = status.is_client_error() && content_type.starts_with(b"text/plain");
-    let detail = match explained {
-        true => match axum::body::to_bytes(response.into_body(), REJECTION_TEXT_MAX).await {
-            Ok(text) if !text.is_empty() => String::from_utf8_lossy(&text).into_owned(),
-            _ => title.to_owned(),
-        },
-        false => title.to_owned(),
+    // query parameter failed to parse, and problem documents in their detail. A server
+    // error's text stays in the log.
+    let explained = status.is_client_error() && (is_problem || content_type.starts_with(b"text/plain"));
+    let text = match explained {
+        true => axum::body::to_bytes(response.into_body(), REJECTION_TEXT_MAX).await.unwrap_or_default(),
+        false => Default::default(),
     };
+    let detail = match is_problem {
+        true => serde_json::from_slice::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|problem| problem["detail"].as_str().map(str::to_owned)),
+        false => Some(String::from_utf8_lossy(&text).into_owned()).filter(|text| !text.is_empty()),
+    };
+    let detail = detail.unwrap_or_else(|| title.to_owned());
 
-    let mut problem = problem_response(status, code, title, &detail, &[]);
+    let mut answer = match page {
+        true => web::error::page(status, title, &detail),
+        false => problem_response(status, code, title, &detail, &[]),
+    };
     for (name, value) in kept {
-        problem.headers_mut().insert(name, value);
+        answer.headers_mut().insert(name, value);
     }
-    problem
+    answer
 }
 
 /// Maximum length of a rejection text carried into a problem's detail. The framework's

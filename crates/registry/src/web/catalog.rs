@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use ontology_core::{KpiId, KpiRecord};
 use serde::{Deserialize, Serialize};
 
-use super::markdown;
+use super::{error, markdown};
 use crate::app::AppState;
 use crate::catalog::history::{History, KpiVersion};
 use crate::catalog::record_from_body;
@@ -120,26 +120,17 @@ struct KpiPage {
     history: Vec<HistoryLine>,
 }
 
-#[derive(Template, WebTemplate)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    title: String,
-    detail: String,
-}
-
 /// Renders an error of the catalog pages as a page with the same status as the API's.
 fn error_page(error: ApiError) -> Response {
     match error {
-        ApiError::Client { status, title, detail, .. } => {
-            (status, ErrorPage { title: title.to_owned(), detail }).into_response()
-        }
+        ApiError::Client { status, title, detail, .. } => error::page(status, title, &detail),
         ApiError::Internal(error) => {
             tracing::error!(error = format!("{error:#}"), "failed to render a catalog page");
-            let page = ErrorPage {
-                title: "Internal server error".to_owned(),
-                detail: "The page could not be rendered. The server log has the details.".to_owned(),
-            };
-            (StatusCode::INTERNAL_SERVER_ERROR, page).into_response()
+            error::page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal server error",
+                "The page could not be rendered. The server log has the details.",
+            )
         }
     }
 }

@@ -2,6 +2,7 @@
 //! JavaScript and authenticate with the session cookie, never with bearer tokens.
 
 pub mod catalog;
+pub mod error;
 pub mod markdown;
 pub mod session;
 pub mod sign_in;
@@ -26,15 +27,25 @@ const FORM_BODY_LIMIT: usize = 16 * 1024;
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' http: https:; form-action 'self'; \
      frame-ancestors 'none'; base-uri 'none'";
 
+/// The headers of every page, error pages included.
+const PAGE_HEADERS: [(HeaderName, &str); 4] = [
+    (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "same-origin"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+];
+
+/// Adds the page headers to a page answered outside the page routes, such as the error
+/// page of a path that no route matches.
+pub fn add_page_headers(response: &mut axum::response::Response) {
+    for (name, value) in PAGE_HEADERS {
+        response.headers_mut().entry(name).or_insert(HeaderValue::from_static(value));
+    }
+}
+
 /// Routes the catalog, KPI, sign-in, sign-out and account pages.
 pub fn routes(body_limit: usize) -> Router<AppState> {
     let form_limit = FORM_BODY_LIMIT.min(body_limit);
-    let headers: [(HeaderName, &'static str); 4] = [
-        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::REFERRER_POLICY, "same-origin"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-    ];
 
     let mut router = Router::new()
         .route("/", get(catalog::catalog))
@@ -44,7 +55,7 @@ pub fn routes(body_limit: usize) -> Router<AppState> {
         .route("/account", get(sign_in::account_page))
         .layer(middleware::map_response_with_state(form_limit, name_body_limit))
         .layer(DefaultBodyLimit::max(form_limit));
-    for (name, value) in headers {
+    for (name, value) in PAGE_HEADERS {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
     router
