@@ -83,6 +83,27 @@ async fn kpi_pages_follow_pins(backend: Backend) {
     assert!(range.contains("id=\"version\">1.1.1</strong>"));
     let (_, as_of) = page(&server, &format!("{GRR_PAGE}?ontology=1.1.0")).await;
     assert!(as_of.contains("id=\"version\">1.1.0</strong>"));
+    // Under an ontology pin, related KPIs open in the same ontology version.
+    let related = section_list(&as_of, "related");
+    assert!(related.contains("href=\"/ontology/customers/net_revenue_retention?ontology=1.1.0\""), "{related}");
+
+    // The catalog pinned to an older version says so and links KPIs as of that version.
+    let (status, old_catalog) = page(&server, "/?ontology=1.1.0").await;
+    assert_eq!(status, 200);
+    assert!(old_catalog.contains("id=\"pinned\""));
+    assert!(old_catalog.contains("Ontology version 1.1.0."));
+    assert!(old_catalog.contains("href=\"/ontology/customers/gross_revenue_retention?ontology=1.1.0\""));
+    let (_, latest_catalog) = page(&server, "/?ontology=^2").await;
+    assert!(!latest_catalog.contains("id=\"pinned\""), "the latest version is not marked as pinned");
+    let (status, _) = page(&server, "/?ontology=9").await;
+    assert_eq!(status, 404);
+}
+
+/// Returns the inside of the page's `<ul>` with this id.
+fn section_list<'a>(text: &'a str, id: &str) -> &'a str {
+    let open = format!("<ul id=\"{id}\">");
+    let start = text.find(&open).unwrap_or_else(|| panic!("no list {id}")) + open.len();
+    &text[start..start + text[start..].find("</ul>").unwrap()]
 }
 
 async fn kpi_page_errors(backend: Backend) {
@@ -149,6 +170,23 @@ async fn catalog_lists_and_searches(backend: Backend) {
     assert_eq!(catalog.matches("href=\"/ontology/").count(), kpis, "one link per KPI");
     assert!(catalog.contains("badge published"));
     assert!(catalog.contains("badge editorial"));
+
+    // A domain lists its KPIs by name, as a reader looks for them.
+    let start = catalog.find("id=\"domain-customers\"").unwrap();
+    let customers = &catalog[start..start + catalog[start..].find("</section>").unwrap()];
+    let names: Vec<String> = customers
+        .split("<a href=\"/ontology/")
+        .skip(1)
+        .map(|link| link.split('>').nth(1).unwrap().split('<').next().unwrap().to_lowercase())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert!(names.len() >= 8, "{names:?}");
+
+    // Pages of a signed-in person are never cached.
+    let response = server.get("/login").await;
+    assert_eq!(response.headers()["cache-control"], "no-store");
 
     let (_, results) = page(&server, "/?q=logo+churn").await;
     assert!(results.contains("id=\"results\""));

@@ -44,8 +44,8 @@ pub struct KpiQuery {
 }
 
 pub struct Pins {
-    ontology: Option<VersionPin>,
-    version: Option<VersionPin>,
+    pub ontology: Option<VersionPin>,
+    pub version: Option<VersionPin>,
 }
 
 impl Pins {

@@ -9,6 +9,7 @@ use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use ontology_core::record::BoundValue;
 use ontology_core::{KpiId, KpiRecord};
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,7 @@ const SEARCH_RESULTS: i64 = 50;
 #[derive(Deserialize)]
 pub struct CatalogParams {
     q: Option<String>,
+    ontology: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -56,6 +58,8 @@ struct DomainSection {
 #[template(path = "catalog.html")]
 struct CatalogPage {
     ontology_version: String,
+    /// Whether the page shows an older ontology version than the latest.
+    pinned: bool,
     query: String,
     results: Option<Vec<KpiLine>>,
     domains: Vec<DomainSection>,
@@ -97,6 +101,8 @@ struct KpiPage {
     version: String,
     released_in: String,
     latest: Option<Link>,
+    /// Whether the latest version, when this page shows an older one, is deprecated.
+    latest_deprecated: bool,
     kind: String,
     unit: Option<String>,
     bounds: Option<String>,
@@ -151,14 +157,18 @@ fn label<T: Serialize>(value: &T) -> String {
     }
 }
 
-fn kpi_page_url(id: &KpiId) -> String {
-    format!("/ontology/{}/{}", id.domain_str(), id.key_str())
+/// The page of a KPI, as of an ontology version when the page that links it is pinned.
+fn kpi_page_url(id: &KpiId, ontology: Option<&semver::Version>) -> String {
+    match ontology {
+        Some(version) => format!("/ontology/{}/{}?ontology={version}", id.domain_str(), id.key_str()),
+        None => format!("/ontology/{}/{}", id.domain_str(), id.key_str()),
+    }
 }
 
-fn line(id: &KpiId, version: &KpiVersion, summary: Option<String>) -> KpiLine {
+fn line(id: &KpiId, version: &KpiVersion, ontology: Option<&semver::Version>, summary: Option<String>) -> KpiLine {
     KpiLine {
         name: version.name.clone(),
-        url: kpi_page_url(id),
+        url: kpi_page_url(id, ontology),
         tier: version.tier.clone(),
         deprecated: version.status == "deprecated",
         version: version.version.to_string(),
@@ -166,15 +176,17 @@ fn line(id: &KpiId, version: &KpiVersion, summary: Option<String>) -> KpiLine {
     }
 }
 
-/// Shows the catalog at its latest version, or the results of a search.
+/// Shows the catalog at its latest version (or the pinned one), or the results of a search.
 pub async fn catalog(State(app): State<AppState>, Query(params): Query<CatalogParams>) -> Response {
-    match catalog_page(&app, params.q.unwrap_or_default()).await {
+    match catalog_page(&app, params).await {
         Ok(page) => page.into_response(),
         Err(error) => error_page(error),
     }
 }
 
-async fn catalog_page(app: &AppState, query: String) -> ApiResult<CatalogPage> {
+async fn catalog_page(app: &AppState, params: CatalogParams) -> ApiResult<CatalogPage> {
+    let pins = Pins::parse(&params.ontology, &None)?;
+    let query = params.q.unwrap_or_default();
     let words = terms(&query);
     let hits = match words.is_empty() {
         true => None,
@@ -182,12 +194,16 @@ async fn catalog_page(app: &AppState, query: String) -> ApiResult<CatalogPage> {
     };
 
     let history = app.catalog.read();
-    let release = resolve_release(&history, None)?;
+    let release = resolve_release(&history, pins.ontology.as_ref())?;
+    let pinned = history.latest_release().is_some_and(|latest| latest.seq != release.seq);
+    let pin = pinned.then_some(&release.version);
+
+    // Search covers the latest versions only, so its results link to those.
     let results = hits.map(|hits| {
         hits.into_iter()
             .filter_map(|hit| {
                 let (id, kpi) = history.kpis.get_key_value(hit.kpi_id.as_str())?;
-                Some(line(id, kpi.latest(), Some(hit.summary)))
+                Some(line(id, kpi.latest(), None, Some(markdown::render_inline(&hit.summary))))
             })
             .collect()
     });
@@ -196,7 +212,9 @@ async fn catalog_page(app: &AppState, query: String) -> ApiResult<CatalogPage> {
         .iter()
         .filter_map(|(id, domain)| {
             let info = domain.at_release(release.seq)?;
-            let kpis = history.domain_kpis_at(id, release.seq).into_iter().map(|(id, v)| line(id, v, None)).collect();
+            let mut kpis: Vec<KpiLine> =
+                history.domain_kpis_at(id, release.seq).into_iter().map(|(id, v)| line(id, v, pin, None)).collect();
+            kpis.sort_by_cached_key(|kpi| kpi.name.to_lowercase());
             Some(DomainSection {
                 id: id.to_string(),
                 name: info.name.clone(),
@@ -205,7 +223,7 @@ async fn catalog_page(app: &AppState, query: String) -> ApiResult<CatalogPage> {
             })
         })
         .collect();
-    Ok(CatalogPage { ontology_version: release.version.to_string(), query, results, domains })
+    Ok(CatalogPage { ontology_version: release.version.to_string(), pinned, query, results, domains })
 }
 
 /// Shows every section of a KPI version, its history and the links to its JSON.
@@ -227,11 +245,19 @@ async fn kpi_page(app: &AppState, domain: &str, key: &str, params: &KpiParams) -
     let body = app.catalog.kpi_body(&id, &resolved.version).await?;
     let record = record_from_body(body.bytes())?;
 
+    // Under an ontology pin, links to related KPIs stay in that ontology version.
+    let ontology = params.ontology.is_some().then_some(&resolved.release.version);
     let history = app.catalog.read();
-    Ok(page_of(&history, &record, &resolved.version, resolved.release.seq))
+    Ok(page_of(&history, &record, &resolved.version, resolved.release.seq, ontology))
 }
 
-fn page_of(history: &History, record: &KpiRecord, version: &Arc<KpiVersion>, release_seq: u32) -> KpiPage {
+fn page_of(
+    history: &History,
+    record: &KpiRecord,
+    version: &Arc<KpiVersion>,
+    release_seq: u32,
+    ontology: Option<&semver::Version>,
+) -> KpiPage {
     let id = &record.id;
     let kpi = history.kpis.get(id);
     let name_at = |other: &KpiId| {
@@ -241,7 +267,7 @@ fn page_of(history: &History, record: &KpiRecord, version: &Arc<KpiVersion>, rel
             .and_then(|k| k.at_release(release_seq).or(Some(k.latest())))
             .map_or_else(|| other.to_string(), |v| v.name.clone())
     };
-    let link_to = |other: &KpiId| Link { label: name_at(other), url: kpi_page_url(other) };
+    let link_to = |other: &KpiId| Link { label: name_at(other), url: kpi_page_url(other, ontology) };
     let release_version = |seq: u32| history.release(seq).map(|r| r.version.to_string()).unwrap_or_default();
 
     let latest = kpi.map(|k| k.latest()).filter(|latest| latest.version != record.version);
@@ -271,10 +297,12 @@ fn page_of(history: &History, record: &KpiRecord, version: &Arc<KpiVersion>, rel
     // The history keeps versions in ascending order; the page lists the newest first.
     lines.reverse();
 
+    // Numbers as the JSON writes them, so 1e308 stays short.
+    let number = |value: BoundValue| serde_json::to_string(&value).unwrap_or_default();
     let bounds = record.bounds.as_ref().and_then(|bounds| match (bounds.min, bounds.max) {
-        (Some(min), Some(max)) => Some(format!("{} to {}", min.0, max.0)),
-        (Some(min), None) => Some(format!("at least {}", min.0)),
-        (None, Some(max)) => Some(format!("at most {}", max.0)),
+        (Some(min), Some(max)) => Some(format!("{} to {}", number(min), number(max))),
+        (Some(min), None) => Some(format!("at least {}", number(min))),
+        (None, Some(max)) => Some(format!("at most {}", number(max))),
         (None, None) => None,
     });
 
@@ -283,7 +311,8 @@ fn page_of(history: &History, record: &KpiRecord, version: &Arc<KpiVersion>, rel
         name: record.name.clone(),
         version: record.version.to_string(),
         released_in: release_version(version.release_seq),
-        latest: latest.map(|latest| Link { label: latest.version.to_string(), url: kpi_page_url(id) }),
+        latest: latest.map(|latest| Link { label: latest.version.to_string(), url: kpi_page_url(id, None) }),
+        latest_deprecated: latest.is_some_and(|latest| latest.status == "deprecated"),
         kind: label(&record.kind),
         unit: record.unit.clone(),
         bounds,

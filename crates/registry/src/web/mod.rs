@@ -47,12 +47,17 @@ pub fn add_page_headers(response: &mut axum::response::Response) {
 pub fn routes(body_limit: usize) -> Router<AppState> {
     let form_limit = FORM_BODY_LIMIT.min(body_limit);
 
-    let mut router = Router::new()
-        .route("/", get(catalog::catalog))
-        .route("/ontology/{domain}/{key}", get(catalog::kpi))
+    // Pages of one signed-in person, with their CSRF tokens: never kept by a cache.
+    let personal = Router::new()
         .route("/login", get(sign_in::login_form).post(sign_in::login))
         .route("/logout", get(sign_in::logout_form).post(sign_in::logout))
         .route("/account", get(sign_in::account_page))
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+
+    let mut router = Router::new()
+        .route("/", get(catalog::catalog))
+        .route("/ontology/{domain}/{key}", get(catalog::kpi))
+        .merge(personal)
         .layer(middleware::map_response_with_state(form_limit, name_body_limit))
         .layer(DefaultBodyLimit::max(form_limit));
     for (name, value) in PAGE_HEADERS {
