@@ -334,9 +334,14 @@ async fn openapi_covers_every_route(backend: Backend) {
         }
     }
 
-    // Every operation that reads a body documents the answers to a body it cannot read.
+    // Every operation that reads a body documents the answers to a body it cannot read,
+    // and every operation with a path parameter the answer to one that does not parse.
     for (template, item) in paths {
         for (method, operation) in item.as_object().unwrap() {
+            let in_path = operation["parameters"].as_array().is_some_and(|ps| ps.iter().any(|p| p["in"] == "path"));
+            if in_path {
+                assert!(operation["responses"]["400"].is_object(), "{method} {template} does not document 400");
+            }
             if operation.get("requestBody").is_none() {
                 continue;
             }

@@ -34,6 +34,18 @@ pub fn normalize_line(text: &str) -> String {
     composed.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Whether a one-line value contains a character that is invisible or changes how the
+/// text around it reads: zero-width characters, direction overrides and isolates, line
+/// and paragraph separators, the byte order mark and the soft hyphen. They let one name
+/// look like another, so names, units and titles reject them.
+pub fn has_invisible_chars(text: &str) -> bool {
+    text.chars().any(|c| {
+        matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    })
+}
+
 /// Whether the text contains a control character (other than LF and TAB in prose).
 pub fn has_control_chars(text: &str, allow_newlines: bool) -> bool {
     text.chars().any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t')))
@@ -42,6 +54,14 @@ pub fn has_control_chars(text: &str, allow_newlines: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_characters_found() {
+        for hidden in ["NPS\u{202E}", "N\u{200B}PS", "\u{FEFF}NPS", "NPS\u{2028}", "N\u{00AD}PS"] {
+            assert!(has_invisible_chars(hidden), "{hidden:?}");
+        }
+        assert!(!has_invisible_chars("Net Promoter Score (NPS) – café"));
+    }
 
     #[test]
     fn line_endings_become_lf() {

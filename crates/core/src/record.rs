@@ -358,6 +358,21 @@ impl KpiDraft {
         if prose::has_control_chars(&self.name, false) {
             errors.push(FieldError::new("name", "must not contain control characters"));
         }
+        let mut one_line = vec![("name", self.name.as_str())];
+        one_line.extend(self.unit.as_deref().map(|unit| ("unit", unit)));
+        if let Some(standard) = &self.source.standard {
+            one_line.push(("source.standard.name", &standard.name));
+            one_line.push(("source.standard.issuer", &standard.issuer));
+            one_line.push(("source.standard.reference", &standard.reference));
+        }
+        for (field, value) in one_line {
+            if prose::has_invisible_chars(value) {
+                errors.push(FieldError::new(
+                    field,
+                    "must not contain invisible or direction-changing characters (such as U+200B or U+202E)",
+                ));
+            }
+        }
     }
 
     fn check_bounds(&self, errors: &mut Vec<FieldError>) {
@@ -607,6 +622,13 @@ pub(crate) mod tests {
         draft.tier = Tier::Editorial;
         let errors = draft.validate().unwrap_err();
         assert_eq!(fields(&errors), ["tier"]);
+    }
+
+    #[test]
+    fn invisible_characters_in_name_rejected() {
+        let mut draft = sample_draft();
+        draft.name = "Net Promoter\u{202E}Score".into();
+        assert_eq!(fields(&draft.validate().unwrap_err()), ["name"]);
     }
 
     #[test]

@@ -602,6 +602,9 @@ pub fn check_title(title: &str) -> Result<(), String> {
     if title.chars().any(char::is_control) {
         return Err("it must be one line without control characters".into());
     }
+    if crate::prose::has_invisible_chars(title) {
+        return Err("it must not contain invisible or direction-changing characters".into());
+    }
     Ok(())
 }
 

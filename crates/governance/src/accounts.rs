@@ -132,7 +132,7 @@ pub enum PasswordError {
     TooShort,
     #[error("the password is longer than {PASSWORD_MAX_BYTES} bytes")]
     TooLong,
-    #[error("the password is only spaces; choose one with letters, digits or symbols")]
+    #[error("the password is only whitespace; choose one with letters, digits or symbols")]
     Blank,
 }
 

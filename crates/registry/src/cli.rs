@@ -36,7 +36,7 @@ struct GlobalArgs {
     /// Folder holding the registry's git repository and, by default, its SQLite database.
     #[arg(long, global = true, env = "REGISTRY_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
-    /// Database URL: sqlite://PATH, or postgres://USER@HOST/DATABASE for PostgreSQL.
+    /// Database URL: sqlite://PATH, or postgres://USER:PASSWORD@HOST/DATABASE for PostgreSQL.
     /// Defaults to the SQLite file registry.db in the data directory.
     #[arg(long, global = true, env = "DATABASE_URL")]
     database_url: Option<String>,

@@ -85,8 +85,13 @@ pub fn document(collected: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi
     }
     for item in document.paths.paths.values_mut() {
         let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
-        for operation in operations.into_iter().flatten().filter(|o| o.request_body.is_some()) {
-            document_body_rejections(operation);
+        for operation in operations.into_iter().flatten() {
+            if operation.request_body.is_some() {
+                document_body_rejections(operation);
+            }
+            if has_path_parameter(operation) {
+                document_rejection(operation, "400", "`malformed_request`: a path parameter does not parse");
+            }
         }
     }
     document
@@ -94,17 +99,24 @@ pub fn document(collected: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi
 
 /// Adds the answers that every operation reading a body can give before its handler runs.
 fn document_body_rejections(operation: &mut Operation) {
-    let rejections = [
-        ("400", "`malformed_request`: the body is not valid JSON or lacks a member"),
-        ("413", "`payload_too_large`: the body is larger than the route accepts"),
-        ("415", "`unsupported_media_type`: the body is not sent as `application/json`"),
-    ];
-    for (status, description) in rejections {
-        operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
-            let problem = ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("Problem")))).build();
-            RefOr::T(ResponseBuilder::new().description(description).content(PROBLEM_JSON, problem).build())
-        });
-    }
+    document_rejection(operation, "400", "`malformed_request`: the body is not valid JSON or lacks a member");
+    document_rejection(operation, "413", "`payload_too_large`: the body is larger than the route accepts");
+    document_rejection(operation, "415", "`unsupported_media_type`: the body is not sent as `application/json`");
+}
+
+/// Adds a problem response for `status` unless the operation documents one already.
+fn document_rejection(operation: &mut Operation, status: &str, description: &str) {
+    operation.responses.responses.entry(status.to_owned()).or_insert_with(|| {
+        let problem = ContentBuilder::new().schema(Some(RefOr::Ref(Ref::from_schema_name("Problem")))).build();
+        RefOr::T(ResponseBuilder::new().description(description).content(PROBLEM_JSON, problem).build())
+    });
+}
+
+fn has_path_parameter(operation: &Operation) -> bool {
+    operation.parameters.iter().flatten().any(|parameter| match parameter {
+        RefOr::T(parameter) => parameter.parameter_in == utoipa::openapi::path::ParameterIn::Path,
+        RefOr::Ref(_) => false,
+    })
 }
 
 fn rename_path_param(item: &mut PathItem, from: &str, to: &str) {

@@ -263,7 +263,8 @@ impl Publisher {
 
         let bump = change.requested_bump.unwrap_or(minimum);
         if bump < minimum {
-            let fields: Vec<&str> = reasons.iter().filter(|r| r.bump > bump).map(|r| r.field.as_str()).collect();
+            // The fields that set the minimum, not every field above the requested bump.
+            let fields: Vec<&str> = reasons.iter().filter(|r| r.bump == minimum).map(|r| r.field.as_str()).collect();
             errors.push(FieldError::new(
                 "bump",
                 format!(

@@ -172,5 +172,5 @@ fn read_password(username: &Username) -> anyhow::Result<NewPassword> {
     stdin.lock().read_line(&mut line).context("failed to read the password from standard input")?;
     let password = line.strip_suffix('\n').unwrap_or(&line);
     let password = password.strip_suffix('\r').unwrap_or(password);
-    NewPassword::parse(password).context("invalid password: write it as one line on standard input")
+    NewPassword::parse(password).context("invalid password")
 }
