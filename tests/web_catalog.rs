@@ -69,6 +69,7 @@ async fn kpi_pages_follow_pins(backend: Backend) {
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "history not newest first: {positions:?}");
     assert!(latest.contains("diff.json?from=1.1.1&#38;to=2.0.0"), "a diff link to the previous version");
+    assert!(latest.contains("<a href=\"/?ontology=2.0.0\">2.0.0</a>"), "a link to the catalog of that release");
 
     // An exact pin shows that version and points to the latest.
     let (status, old) = page(&server, &format!("{GRR_PAGE}?version=1.0.0")).await;
