@@ -334,8 +334,8 @@ async fn openapi_covers_every_route(backend: Backend) {
         }
     }
 
-    // Every operation that reads a body documents the answers to a body it cannot read,
-    // and every operation with a path parameter the answer to one that does not parse.
+    // Every operation that reads a body documents the responses to a body it cannot read,
+    // and every operation with a path parameter the response to one that does not parse.
     for (template, item) in paths {
         for (method, operation) in item.as_object().unwrap() {
             let in_path = operation["parameters"].as_array().is_some_and(|ps| ps.iter().any(|p| p["in"] == "path"));

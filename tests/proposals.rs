@@ -877,7 +877,7 @@ async fn bumps_minimum_and_requested(backend: Backend) {
     let dry: Value = response.json().await.unwrap();
     assert_eq!(dry["valid"], false);
     assert_eq!(error_fields(&dry), ["bump"]);
-    // The findings still show the minimum and why, so the editor knows what to ask for.
+    // The findings still show the minimum and the reasons, so the editor can request it.
     assert_eq!(dry["minimum_bump"], "major");
     assert_eq!(dry["reasons"], json!([{ "field": "formula", "bump": "major" }]));
     assert_eq!(dry["changes"][0]["field"], "formula");

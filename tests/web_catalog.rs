@@ -88,7 +88,7 @@ async fn kpi_pages_follow_pins(backend: Backend) {
     let related = section_list(&as_of, "related");
     assert!(related.contains("href=\"/ontology/customers/net_revenue_retention?ontology=1.1.0\""), "{related}");
 
-    // The catalog pinned to an older version says so and links KPIs as of that version.
+    // The catalog pinned to an older version shows a notice and links KPIs as of that version.
     let (status, old_catalog) = page(&server, "/?ontology=1.1.0").await;
     assert_eq!(status, 200);
     assert!(old_catalog.contains("id=\"pinned\""));
@@ -150,7 +150,7 @@ async fn kpi_page_errors(backend: Backend) {
     let text = response.text().await.unwrap();
     assert!(text.contains("16384 bytes"), "{text}");
 
-    // The API keeps answering problem documents.
+    // The API still responds with problem documents.
     let response = server.get("/api/no/such/route").await;
     assert_eq!(response.headers()["content-type"], "application/problem+json");
 }

@@ -34,7 +34,7 @@ pub fn normalize_line(text: &str) -> String {
     composed.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Whether a one-line value contains a character that is invisible or changes how the
+/// Returns whether a one-line value contains a character that is invisible or changes how the
 /// text around it reads: zero-width characters, direction overrides and isolates, line
 /// and paragraph separators, the byte order mark and the soft hyphen. They let one name
 /// look like another, so names, units and titles reject them.

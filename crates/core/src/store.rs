@@ -342,8 +342,8 @@ impl GitStore {
                 folders.extend(path.parent().map(Path::to_path_buf));
             }
         }
-        // As git's own pruning does, drop the fan-out folders left empty; `remove_dir`
-        // fails on a folder that still holds an object, which then stays.
+        // As git's own pruning does, drop the fan-out folders left empty. `remove_dir` fails
+        // on a folder that still contains an object, which then stays.
         for folder in folders {
             let _ = std::fs::remove_dir(folder);
         }

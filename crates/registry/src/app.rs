@@ -142,9 +142,9 @@ impl Predicate for WithoutEtag {
     }
 }
 
-/// Turns every error response that is not already in the right format into it: a problem
-/// document on the API, an HTML error page on the web pages. The framework's own rejections
-/// and the limits of layers answer in plain text otherwise.
+/// Converts every error response that is not already in the right format: a problem
+/// document on the API, an HTML error page on the web pages. Without it, the framework's
+/// own rejections and the limits of layers respond in plain text.
 async fn problem_guard(request: Request, next: Next) -> Response {
     let page = web::error::is_page_path(request.uri().path());
     let response = next.run(request).await;
@@ -193,14 +193,14 @@ async fn problem_guard(request: Request, next: Next) -> Response {
     };
     let detail = detail.unwrap_or_else(|| title.to_owned());
 
-    let mut answer = match page {
+    let mut converted = match page {
         true => web::error::page(status, title, &detail),
         false => problem_response(status, code, title, &detail, &[]),
     };
     for (name, value) in kept {
-        answer.headers_mut().insert(name, value);
+        converted.headers_mut().insert(name, value);
     }
-    answer
+    converted
 }
 
 /// Maximum length of a rejection text carried into a problem's detail. The framework's

@@ -97,7 +97,7 @@ pub fn document(collected: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi
     document
 }
 
-/// Adds the answers that every operation reading a body can give before its handler runs.
+/// Adds the responses that every operation reading a body can give before its handler runs.
 fn document_body_rejections(operation: &mut Operation) {
     document_rejection(operation, "400", "`malformed_request`: the body is not valid JSON or lacks a member");
     document_rejection(operation, "413", "`payload_too_large`: the body is larger than the route accepts");

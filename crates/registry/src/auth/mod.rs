@@ -158,8 +158,8 @@ impl AuthService {
             }
         };
 
-        // A disabled account answers as a wrong password does, so that the answer does not
-        // tell a guesser that the password was right.
+        // A disabled account gets the response of a wrong password, so that the response does
+        // not tell a guesser that the password was right.
         let account = match verified {
             Some(account) if !account.is_disabled() => account,
             found => {

@@ -79,7 +79,7 @@ pub fn proposal_routes(state: &AppState) -> OpenApiRouter<AppState> {
     with_body_limit(routes, state.config.body_limit)
 }
 
-/// Caps the routes' request bodies at `limit` bytes and names the limit in the 413 answer.
+/// Caps the routes' request bodies at `limit` bytes and names the limit in the 413 response.
 fn with_body_limit(routes: OpenApiRouter<AppState>, limit: usize) -> OpenApiRouter<AppState> {
     routes.layer(middleware::map_response_with_state(limit, name_body_limit)).layer(DefaultBodyLimit::max(limit))
 }

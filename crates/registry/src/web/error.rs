@@ -1,4 +1,4 @@
-//! The HTML error page: web pages answer errors as a page, the API as problem JSON.
+//! The HTML error page. Web pages report errors as a page, the API as problem JSON.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -24,7 +24,8 @@ pub fn page(status: StatusCode, title: &str, detail: &str) -> Response {
     response
 }
 
-/// Whether a request path belongs to the web pages rather than the API or the probes.
+/// Returns whether a request path belongs to the web pages rather than the API or the
+/// probes.
 pub fn is_page_path(path: &str) -> bool {
     !(path.starts_with("/api/") || path == "/api" || path == "/healthz" || path == "/readyz")
 }

@@ -35,7 +35,7 @@ const PAGE_HEADERS: [(HeaderName, &str); 4] = [
     (header::X_FRAME_OPTIONS, "DENY"),
 ];
 
-/// Adds the page headers to a page answered outside the page routes, such as the error
+/// Adds the page headers to a page rendered outside the page routes, such as the error
 /// page of a path that no route matches.
 pub fn add_page_headers(response: &mut axum::response::Response) {
     for (name, value) in PAGE_HEADERS {

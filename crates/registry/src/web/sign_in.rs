@@ -212,7 +212,7 @@ pub async fn logout(
         let mut response = Redirect::to("/login").into_response();
         // Only a stale cookie that came with the request is deleted. A form posted from
         // another site arrives without the SameSite=Strict cookie, and deleting it in the
-        // answer would let that site sign the user out.
+        // response would let that site sign the user out.
         if session::cookie(&headers, session::SESSION_COOKIE).is_some() {
             session::clear_session_cookie(&app, &mut response);
         }

@@ -1,4 +1,5 @@
-//! The bodies the proposal routes read and answer, and the document of a stored proposal.
+//! The request and response bodies of the proposal routes, and the document of a stored
+//! proposal.
 
 use ontology_core::bump::{self, FieldChange};
 use ontology_core::{Bump, FieldError, KpiRecord};
@@ -35,7 +36,7 @@ pub struct ProposalRequest {
     pub(super) record: Value,
     /// One line, shown in the commit message and the version history.
     pub(super) title: String,
-    /// Why the change is right.
+    /// The reason for the change.
     pub(super) rationale: String,
     /// A bump above the minimum the change requires, or null for the minimum.
     pub(super) bump: Option<String>,
@@ -297,8 +298,8 @@ pub(super) fn dry_run_document(result: Result<Assessment, ChangeError>) -> ApiRe
 }
 
 /// Adds to an invalid dry run what the record changes and the bump that needs, when the
-/// record itself is valid: an editor who asked for too small a bump, or whose change breaks
-/// a rule of the catalog, still sees the minimum.
+/// record itself is valid. So an editor who requested too small a bump, or whose change
+/// breaks a rule of the catalog, still gets the minimum.
 pub(super) async fn add_changes(app: &AppState, change: &Change, document: &mut DryRunDocument) -> ApiResult<()> {
     let Some(base) = &change.base_version else { return Ok(()) };
     let mut draft = change.draft.clone();

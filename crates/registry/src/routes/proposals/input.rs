@@ -1,5 +1,5 @@
 //! Reading the members of a proposal request into validated values, collecting every
-//! problem as a field error so that one answer lists them all.
+//! problem as a field error so that one response lists them all.
 
 use ontology_core::store::check_title;
 use ontology_core::{Bump, DomainInfo, FieldError, KpiDraft, KpiId};

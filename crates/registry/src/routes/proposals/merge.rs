@@ -16,13 +16,13 @@ use crate::openapi::Problem;
 use crate::problem::{ApiError, ApiResult};
 use crate::publisher::{Change, PublishMeta, Published};
 
-/// The identity a merge commit names as author: the proposer.
+/// Returns the identity a merge commit names as author: the proposer.
 fn author_identity(username: &str) -> Identity {
     Identity { name: username.to_owned(), email: format!("{username}@users.ontology-registry.invalid") }
 }
 
 /// Merges an approved proposal: one commit on main with the new KPI version and ontology
-/// version, tagged, indexed, and answered.
+/// version, tagged and indexed before the response.
 #[utoipa::path(
     post,
     path = "/api/proposals/{id}/merge",

@@ -73,8 +73,8 @@ fn change_error(error: ChangeError) -> ApiError {
     }
 }
 
-/// The review policy with only the approvals whose reviewers may still review: a demotion
-/// or a disabled account withdraws an approval, as it would any other permission.
+/// Evaluates the review policy with only the approvals whose reviewers may still review: a
+/// demotion or a disabled account withdraws an approval, as it would any other permission.
 async fn standing_policy(app: &AppState, proposal: &Proposal, reviews: &[Review]) -> ApiResult<PolicyStatus> {
     let mut policy =
         proposals::evaluate_policy(&proposal.author, proposal.revision, reviews, app.config.required_approvals);
@@ -302,8 +302,8 @@ pub async fn update(
     payload: Result<Json<ProposalUpdate>, JsonRejection>,
 ) -> ApiResult<Json<ProposalDocument>> {
     let Json(request) = payload?;
-    // Held until the update is stored, so that no merge of this proposal runs meanwhile:
-    // a merge would otherwise commit the old revision while this answers with the new one.
+    // Held until the update is stored, so that no merge of this proposal runs meanwhile.
+    // A merge would otherwise commit the old revision while this responds with the new one.
     let _publishing = app.publisher.lock().await.map_err(change_error)?;
     let proposal = load(&app, id).await?;
     if proposal.author != principal.account.username.as_str() {
