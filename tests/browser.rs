@@ -9,6 +9,7 @@
 mod common;
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -67,10 +68,13 @@ struct Browser {
 impl Browser {
     async fn start(chromium: &Path, driver: &Path) -> Browser {
         let port = free_port();
+        // In a process group of its own, which the browsers it starts join, so that one
+        // signal ends them all even when a test fails before closing its session.
         let mut driver = Command::new(driver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("chromedriver starts");
         let profile = tempfile::Builder::new().prefix("registry-browser-").tempdir().unwrap();
@@ -162,16 +166,19 @@ impl Browser {
         self.client.get_all_cookies().await.unwrap().into_iter().find(|cookie| cookie.name() == SESSION_COOKIE)
     }
 
-    async fn close(mut self) {
+    async fn close(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
+    /// Ends ChromeDriver and every browser process it started.
     fn drop(&mut self) {
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).status();
+        // Ends ChromeDriver itself even if the group signal failed, so the wait returns.
         let _ = self.driver.kill();
+        let _ = self.driver.wait();
     }
 }
 
