@@ -174,8 +174,14 @@ impl Browser {
 impl Drop for Browser {
     /// Ends ChromeDriver and every browser process it started.
     fn drop(&mut self) {
-        let group = format!("-{}", self.driver.id());
-        let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).status();
+        // The group id is ChromeDriver's own pid. Ids 0 and 1 would name this process's
+        // own group and init's, so they are never signalled.
+        let group = i32::try_from(self.driver.id()).unwrap_or(0);
+        if group > 1 {
+            // SAFETY: killpg only sends a signal; the group holds ChromeDriver and the
+            // browsers it started, nothing of this process.
+            unsafe { libc::killpg(group, libc::SIGKILL) };
+        }
         // Ends ChromeDriver itself even if the group signal failed, so the wait returns.
         let _ = self.driver.kill();
         let _ = self.driver.wait();
