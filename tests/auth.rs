@@ -490,6 +490,42 @@ async fn last_admin_kept(backend: Backend) {
     assert_eq!(response.status(), 200);
 }
 
+async fn mutual_demotion_keeps_an_admin(backend: Backend) {
+    let registry = registry(backend).await;
+    let server = registry.start().await;
+    let admin = admin_token(&server).await;
+
+    // Two admins demote each other at the same moment, several times over: exactly one
+    // demotion lands each round, so an admin always remains.
+    for round in 0..5 {
+        let other = format!("admin-{round}");
+        create_account(&server, &admin, &other, "admin").await;
+        let other_token = token_for(&server, &other, USER_PASSWORD).await;
+        let demote = json!({ "role": "viewer" });
+        let other_path = format!("/api/accounts/{other}");
+        let (first, second) = tokio::join!(
+            call(&server, Method::PATCH, &other_path, Some(&admin), Some(demote.clone())),
+            call(&server, Method::PATCH, "/api/accounts/admin", Some(&other_token), Some(demote.clone())),
+        );
+        let (first, second) = (first.status().as_u16(), second.status().as_u16());
+        // The later request is either rejected as the last admin's demotion, or made by an
+        // account that the earlier one already demoted.
+        let mut statuses = [first, second];
+        statuses.sort();
+        assert!(statuses == [200, 403] || statuses == [200, 409], "round {round}: {first} and {second}");
+
+        // When the other admin won, it restores `admin` and steps down, so each round
+        // starts with `admin` as the only admin.
+        if second == 200 {
+            let promote = json!({ "role": "admin" });
+            let response = call(&server, Method::PATCH, "/api/accounts/admin", Some(&other_token), Some(promote)).await;
+            assert_eq!(response.status(), 200);
+            let response = call(&server, Method::PATCH, &other_path, Some(&admin), Some(demote)).await;
+            assert_eq!(response.status(), 200);
+        }
+    }
+}
+
 async fn accounts_api_validates(backend: Backend) {
     let registry = registry(backend).await;
     let server = registry.start().await;
@@ -530,6 +566,7 @@ on_each_backend!(
     role_change_applies_immediately,
     every_operation_enforces_minimum_role,
     last_admin_kept,
+    mutual_demotion_keeps_an_admin,
     accounts_api_validates
 );
 

@@ -442,17 +442,20 @@ impl AccountStore {
         Ok(())
     }
 
-    /// Reads an account inside a write transaction, locking its row on PostgreSQL so the
-    /// audit row's `before` is the value this transaction replaces. SQLite's `BEGIN
-    /// IMMEDIATE` already holds the database's write lock.
+    /// Reads an account inside a write transaction that changes accounts. On PostgreSQL it
+    /// first locks the accounts table against other writers, so such transactions run one
+    /// at a time: two admins demoting each other at once must not both pass the check that
+    /// another admin remains, and the audit row's `before` is the value this transaction
+    /// replaces. SQLite's `BEGIN IMMEDIATE` already holds the database's write lock.
     async fn lock(&self, tx: &mut sqlx::AnyConnection, username: &Username) -> Result<Account, AccountError> {
-        let query = match self.db.backend() {
-            Backend::Sqlite => "SELECT id, username, role, created_at, disabled_at FROM accounts WHERE username = $1",
-            Backend::Postgres => {
-                "SELECT id, username, role, created_at, disabled_at FROM accounts WHERE username = $1 FOR UPDATE"
-            }
-        };
-        let row = sqlx::query(query).bind(username.as_str()).fetch_optional(&mut *tx).await?;
+        if self.db.backend() == Backend::Postgres {
+            // Readers (sign-in, token checks) take a lock this mode does not block.
+            sqlx::query("LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE").execute(&mut *tx).await?;
+        }
+        let row = sqlx::query("SELECT id, username, role, created_at, disabled_at FROM accounts WHERE username = $1")
+            .bind(username.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
         match row {
             Some(row) => Ok(Account::from_row(&row)?),
             None => Err(AccountError::NotFound(username.clone())),
