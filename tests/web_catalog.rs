@@ -112,16 +112,26 @@ async fn kpi_page_errors(backend: Backend) {
     let server = registry.start().await;
 
     let cases = [
-        ("/ontology/customers/no_such_kpi", 404, "no KPI <code>customers.no_such_kpi</code>"),
+        ("/ontology/customers/no_such_kpi", 404, "no KPI `customers.no_such_kpi`"),
         ("/ontology/Customers/nps_score", 400, "Invalid id"),
         ("/ontology/customers/nps_score?version=banana", 400, "Invalid version requirement"),
-        ("/ontology/customers/nps_score?version=9", 404, "no version of <code>customers.nps_score</code> matches"),
+        ("/ontology/customers/nps_score?version=9", 404, "no version of `customers.nps_score` matches"),
     ];
     for (path, expected, text) in cases {
         let (status, body) = page(&server, path).await;
         assert_eq!(status, expected, "{path}");
         assert!(body.contains(text), "{path}: {body}");
     }
+
+    // A request value quoted in the detail stays text: a backtick cannot end a code span
+    // and smuggle in a link or an image.
+    let hostile = "/ontology/customers/nps_score?version=%60%20%5Bsign%20in%5D(http%3A%2F%2F127.0.0.1%3A9%2F)%20%21%5Bx%5D(http%3A%2F%2F127.0.0.1%3A9%2Fp.png)";
+    let (status, body) = page(&server, hostile).await;
+    assert_eq!(status, 400);
+    let detail = &body[body.find("id=\"detail\"").unwrap()..];
+    let detail = &detail[..detail.find("</p>").unwrap()];
+    assert!(!detail.contains("<a") && !detail.contains("<img"), "{detail}");
+    assert!(detail.contains("[sign in](http://127.0.0.1:9/)"), "{detail}");
 
     // Errors that the router or the framework raises are pages too, off the API.
     let framework = [

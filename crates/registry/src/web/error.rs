@@ -5,20 +5,18 @@ use askama_web::WebTemplate;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::markdown;
-
 #[derive(Template, WebTemplate)]
 #[template(path = "error.html")]
 struct ErrorPage {
     title: String,
-    /// Rendered HTML: the detail's `code` spans become code.
+    /// Plain text, escaped by the template. It quotes request values, so it must never
+    /// be read as markup or Markdown.
     detail: String,
 }
 
-/// Renders an error page with the given status. The detail is the problem's plain-text
-/// detail, whose backtick spans are shown as code.
+/// Renders an error page with the given status and the problem's plain-text detail.
 pub fn page(status: StatusCode, title: &str, detail: &str) -> Response {
-    let page = ErrorPage { title: title.to_owned(), detail: markdown::render_inline(detail) };
+    let page = ErrorPage { title: title.to_owned(), detail: detail.to_owned() };
     let mut response = (status, page).into_response();
     super::add_page_headers(&mut response);
     response
