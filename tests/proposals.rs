@@ -456,6 +456,10 @@ async fn review_verdicts_move_states(backend: Backend) {
     // An unknown verdict is a validation failure.
     let problem = assert_problem(team.review(&team.reviewer, id, "maybe").await, 422, "validation_failed").await;
     assert_eq!(error_fields(&problem), ["verdict"]);
+    let body = json!({ "verdict": "approve", "comment": "Fine\u{0}" });
+    let response = team.post(&format!("/api/proposals/{id}/reviews"), &team.reviewer, body).await;
+    let problem = assert_problem(response, 422, "validation_failed").await;
+    assert_eq!(error_fields(&problem), ["comment"]);
 }
 
 /// Checks that reviews, updates, withdrawals and merges of a finished proposal fail with 409.
@@ -786,6 +790,19 @@ async fn validation_on_create_and_merge(backend: Backend) {
             assert_problem(team.post("/api/proposals", &team.editor, request).await, 422, "validation_failed").await;
         assert_eq!(error_fields(&problem), ["rationale"]);
     }
+
+    // Control characters, which PostgreSQL cannot store as text, and characters that
+    // disguise a name are rejected as invalid, not as a server error.
+    let mut request = change_request(&grr, "NUL in the rationale", set("formula", json!(NEW_FORMULA)));
+    request["rationale"] = json!("Because\u{0}.");
+    let problem =
+        assert_problem(team.post("/api/proposals", &team.editor, request).await, 422, "validation_failed").await;
+    assert_eq!(error_fields(&problem), ["rationale"]);
+    let domain = json!({ "name": "Le\u{202E}gal", "description": "Contracts\u{0}." });
+    let request = creation_request(&grr, "legal.hidden_text", "Hidden text", Some(domain));
+    let problem =
+        assert_problem(team.post("/api/proposals", &team.editor, request).await, 422, "validation_failed").await;
+    assert_eq!(error_fields(&problem), ["domain.name", "domain.description"]);
 
     // Every broken rule of the request is listed at once.
     let mut request = change_request(&grr, "Two\nlines", set("formula", json!(NEW_FORMULA)));

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::id::DomainId;
 use crate::prose;
-use crate::record::{FieldError, KpiDraft, KpiRecord, NAME_MAX_CHARS};
+use crate::record::{DESCRIPTION_MAX_CHARS, FieldError, KpiDraft, KpiRecord, NAME_MAX_CHARS, check_line, check_prose};
 
 /// Failure to read a file of the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,14 +43,8 @@ impl DomainInfo {
         self.name = prose::normalize_line(&self.name);
         self.description = prose::normalize(&self.description);
 
-        let name_chars = self.name.chars().count();
-        if name_chars == 0 || name_chars > NAME_MAX_CHARS {
-            errors
-                .push(FieldError::new("name", format!("must be 1 to {NAME_MAX_CHARS} characters, found {name_chars}")));
-        }
-        if self.description.is_empty() {
-            errors.push(FieldError::new("description", "must not be empty"));
-        }
+        check_line("name", &self.name, NAME_MAX_CHARS, &mut errors);
+        check_prose("description", &self.description, DESCRIPTION_MAX_CHARS, &mut errors);
         if errors.is_empty() { Ok(self) } else { Err(errors) }
     }
 }
@@ -60,12 +54,8 @@ impl OntologyInfo {
         let mut errors = Vec::new();
         self.name = prose::normalize_line(&self.name);
         self.description = prose::normalize(&self.description);
-        if self.name.is_empty() {
-            errors.push(FieldError::new("name", "must not be empty"));
-        }
-        if self.description.is_empty() {
-            errors.push(FieldError::new("description", "must not be empty"));
-        }
+        check_line("name", &self.name, NAME_MAX_CHARS, &mut errors);
+        check_prose("description", &self.description, DESCRIPTION_MAX_CHARS, &mut errors);
         if errors.is_empty() { Ok(self) } else { Err(errors) }
     }
 }
@@ -135,6 +125,22 @@ pub fn ontology_to_toml(info: &OntologyInfo) -> String {
 mod tests {
     use super::*;
     use crate::record::tests::sample_draft;
+
+    #[test]
+    fn domain_text_checked() {
+        let domain = |name: &str, description: &str| DomainInfo {
+            id: DomainId::parse("customers").unwrap(),
+            name: name.into(),
+            description: description.into(),
+        };
+        let fields =
+            |info: DomainInfo| -> Vec<String> { info.validate().unwrap_err().into_iter().map(|e| e.field).collect() };
+        assert!(domain("Customers", "Who buys and stays.").validate().is_ok());
+        assert_eq!(fields(domain("Cust\u{202E}omers", "Fine.")), ["name"]);
+        assert_eq!(fields(domain("Customers\u{0}", "Fine.")), ["name"]);
+        assert_eq!(fields(domain("Customers", "Bell\u{7}")), ["description"]);
+        assert_eq!(fields(domain("Customers", &"x".repeat(DESCRIPTION_MAX_CHARS + 1))), ["description"]);
+    }
 
     #[test]
     fn line_and_column_counted_from_one() {

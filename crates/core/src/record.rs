@@ -26,6 +26,10 @@ pub const SUMMARY_MAX_CHARS: usize = 600;
 pub const PROSE_MAX_CHARS: usize = 20_000;
 pub const PITFALL_MAX_CHARS: usize = 1_000;
 pub const PITFALLS_MAX: usize = 30;
+/// The name, issuer and reference of a standard.
+pub const STANDARD_FIELD_MAX_CHARS: usize = 200;
+/// A domain's or the catalog's description: a paragraph or two.
+pub const DESCRIPTION_MAX_CHARS: usize = 1_000;
 
 /// The kind of value a KPI reports.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -323,16 +327,9 @@ impl KpiDraft {
     }
 
     fn check_text_fields(&self, errors: &mut Vec<FieldError>) {
-        let name_chars = self.name.chars().count();
-        if name_chars == 0 || name_chars > NAME_MAX_CHARS {
-            errors
-                .push(FieldError::new("name", format!("must be 1 to {NAME_MAX_CHARS} characters, found {name_chars}")));
-        }
+        check_line("name", &self.name, NAME_MAX_CHARS, errors);
         if let Some(unit) = &self.unit {
-            let unit_chars = unit.chars().count();
-            if unit_chars == 0 || unit_chars > UNIT_MAX_CHARS {
-                errors.push(FieldError::new("unit", format!("must be 1 to {UNIT_MAX_CHARS} characters when present")));
-            }
+            check_line("unit", unit, UNIT_MAX_CHARS, errors);
         }
 
         let prose_fields = [
@@ -354,24 +351,6 @@ impl KpiDraft {
         }
         for (index, pitfall) in self.pitfalls.iter().enumerate() {
             check_prose(&format!("pitfalls[{index}]"), pitfall, PITFALL_MAX_CHARS, errors);
-        }
-        if prose::has_control_chars(&self.name, false) {
-            errors.push(FieldError::new("name", "must not contain control characters"));
-        }
-        let mut one_line = vec![("name", self.name.as_str())];
-        one_line.extend(self.unit.as_deref().map(|unit| ("unit", unit)));
-        if let Some(standard) = &self.source.standard {
-            one_line.push(("source.standard.name", &standard.name));
-            one_line.push(("source.standard.issuer", &standard.issuer));
-            one_line.push(("source.standard.reference", &standard.reference));
-        }
-        for (field, value) in one_line {
-            if prose::has_invisible_chars(value) {
-                errors.push(FieldError::new(
-                    field,
-                    "must not contain invisible or direction-changing characters (such as U+200B or U+202E)",
-                ));
-            }
         }
     }
 
@@ -415,9 +394,7 @@ impl KpiDraft {
                 ("source.standard.issuer", &standard.issuer),
                 ("source.standard.reference", &standard.reference),
             ] {
-                if value.is_empty() {
-                    errors.push(FieldError::new(field, "must not be empty"));
-                }
+                check_line(field, value, STANDARD_FIELD_MAX_CHARS, errors);
             }
             if let Some(url) = &standard.url {
                 if let Err(message) = check_http_url(url) {
@@ -491,7 +468,7 @@ impl KpiDraft {
 
 /// Checks one prose field: present, at most `max` characters, no control characters other
 /// than line breaks and tabs.
-fn check_prose(field: &str, text: &str, max: usize, errors: &mut Vec<FieldError>) {
+pub fn check_prose(field: &str, text: &str, max: usize, errors: &mut Vec<FieldError>) {
     let chars = text.chars().count();
     if chars == 0 {
         errors.push(FieldError::new(field, "must not be empty"));
@@ -500,6 +477,24 @@ fn check_prose(field: &str, text: &str, max: usize, errors: &mut Vec<FieldError>
     }
     if prose::has_control_chars(text, true) {
         errors.push(FieldError::new(field, "must not contain control characters"));
+    }
+}
+
+/// Checks a one-line value such as a name: present, at most `max` characters, without
+/// control characters or characters that hide or reorder text.
+pub fn check_line(field: &str, text: &str, max: usize, errors: &mut Vec<FieldError>) {
+    let chars = text.chars().count();
+    if chars == 0 || chars > max {
+        errors.push(FieldError::new(field, format!("must be 1 to {max} characters, found {chars}")));
+    }
+    if prose::has_control_chars(text, false) {
+        errors.push(FieldError::new(field, "must not contain control characters"));
+    }
+    if prose::has_invisible_chars(text) {
+        errors.push(FieldError::new(
+            field,
+            "must not contain invisible or direction-changing characters (such as U+200B or U+202E)",
+        ));
     }
 }
 

@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ontology_core::FieldError;
+use ontology_core::record::check_line;
 use ontology_governance::audit::actions;
 use ontology_governance::{Actor, Channel, TokenKind, TokenRecord, Username};
 use serde::{Deserialize, Serialize};
@@ -102,9 +103,7 @@ pub async fn issue(
         .map_err(|error| errors.push(FieldError::new("username", error.to_string())))
         .ok();
     let name = request.name.trim();
-    if name.is_empty() || name.chars().count() > NAME_MAX_CHARS {
-        errors.push(FieldError::new("name", format!("give a name of 1 to {NAME_MAX_CHARS} characters")));
-    }
+    check_line("name", name, NAME_MAX_CHARS, &mut errors);
     let days = request.days.unwrap_or(DEFAULT_DAYS);
     if !(1..=MAX_DAYS).contains(&days) {
         errors.push(FieldError::new("days", format!("give a lifetime of 1 to {MAX_DAYS} days")));

@@ -1,6 +1,7 @@
 //! Reading the members of a proposal request into validated values, collecting every
 //! problem as a field error so that one response lists them all.
 
+use ontology_core::prose;
 use ontology_core::store::check_title;
 use ontology_core::{Bump, DomainInfo, FieldError, KpiDraft, KpiId};
 use semver::Version;
@@ -38,6 +39,15 @@ pub(super) fn check_rationale(rationale: &str, errors: &mut Vec<FieldError>) {
     let chars = rationale.trim().chars().count();
     if chars == 0 || chars > RATIONALE_MAX_CHARS {
         errors.push(FieldError::new("rationale", format!("give a rationale of 1 to {RATIONALE_MAX_CHARS} characters")));
+    }
+    check_free_text("rationale", rationale, errors);
+}
+
+/// Rejects control characters other than line breaks and tabs in free text, such as a
+/// rationale or a review comment. PostgreSQL cannot store a NUL at all.
+pub(super) fn check_free_text(field: &str, text: &str, errors: &mut Vec<FieldError>) {
+    if prose::has_control_chars(text, true) {
+        errors.push(FieldError::new(field, "must not contain control characters other than line breaks and tabs"));
     }
 }
 

@@ -9,7 +9,7 @@ use ontology_governance::audit::{self, AuditEvent};
 use ontology_governance::proposals::{self, ProposalStore, Review, Verdict};
 
 use super::documents::{ReviewDocument, ReviewList, ReviewRequest};
-use super::input::COMMENT_MAX_CHARS;
+use super::input::{COMMENT_MAX_CHARS, check_free_text};
 use super::{actions, actor, change_error, created, load};
 use crate::app::AppState;
 use crate::auth::Principal;
@@ -48,6 +48,7 @@ pub async fn review(
     if request.comment.chars().count() > COMMENT_MAX_CHARS {
         errors.push(FieldError::new("comment", format!("give at most {COMMENT_MAX_CHARS} characters")));
     }
+    check_free_text("comment", &request.comment, &mut errors);
     let Some(verdict) = verdict.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation_failed("the review is invalid", errors));
     };
