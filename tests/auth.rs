@@ -261,9 +261,20 @@ async fn machine_token_issued_and_revoked(backend: Backend) {
     assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 30 * 24 * 3600);
 
     let response = get_as(&server, "/api/account", token).await;
+    assert_eq!(response.headers()["cache-control"], "no-store", "answers for one account are not cached");
     let account: Value = response.json().await.unwrap();
     assert_eq!(account["username"], "etl");
     assert_eq!(account["token_kind"], "api");
+
+    // A machine token is no browser session: in the session cookie it signs nobody in.
+    let response = browser()
+        .get(server.url("/account"))
+        .header("cookie", format!("registry_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/login?next=/account");
 
     let listed: Value = get_as(&server, "/api/tokens", &admin).await.json().await.unwrap();
     let tokens = listed["tokens"].as_array().unwrap();

@@ -55,7 +55,7 @@ impl TrustedProxies {
             .map(str::trim)
             .collect();
         for entry in forwarded.iter().rev() {
-            let Ok(address) = entry.parse::<IpAddr>() else { break };
+            let Some(address) = forwarded_address(entry) else { break };
             client = canonical(address);
             if !self.contains(client) {
                 break;
@@ -63,6 +63,12 @@ impl TrustedProxies {
         }
         client
     }
+}
+
+/// Reads one `X-Forwarded-For` entry: an address, or an address with a port
+/// (`203.0.113.7:443`, `[2001:db8::1]:443`) as some proxies write it.
+fn forwarded_address(entry: &str) -> Option<IpAddr> {
+    entry.parse::<IpAddr>().ok().or_else(|| entry.parse::<SocketAddr>().ok().map(|socket| socket.ip()))
 }
 
 /// Writes an IPv4 address mapped into IPv6 (`::ffff:a.b.c.d`) as plain IPv4, so one
@@ -133,6 +139,15 @@ mod tests {
         let proxies = TrustedProxies::parse("127.0.0.1, 10.0.0.0/8").unwrap();
         let forwarded = headers(&["203.0.113.1, not-an-address, 10.1.2.3"]);
         assert_eq!(proxies.client_address(ip("127.0.0.1"), &forwarded), ip("10.1.2.3"));
+    }
+
+    #[test]
+    fn entries_with_ports_read() {
+        let proxies = TrustedProxies::parse("127.0.0.1, 10.0.0.0/8").unwrap();
+        let forwarded = headers(&["203.0.113.1, 203.0.113.9:443, 10.1.2.3:8080"]);
+        assert_eq!(proxies.client_address(ip("127.0.0.1"), &forwarded), ip("203.0.113.9"));
+        let forwarded = headers(&["[2001:db8::1]:8443"]);
+        assert_eq!(proxies.client_address(ip("127.0.0.1"), &forwarded), ip("2001:db8::1"));
     }
 
     #[test]

@@ -13,8 +13,10 @@ pub mod search;
 pub mod tokens;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
 use axum::middleware;
 use ontology_governance::Role;
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -56,7 +58,7 @@ pub fn account_routes(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(auth::create_token))
         .merge(restricted(Role::Viewer, state, signed_in))
         .merge(restricted(Role::Admin, state, admin));
-    with_body_limit(routes, ACCOUNT_BODY_LIMIT.min(state.config.body_limit))
+    private_routes(routes, ACCOUNT_BODY_LIMIT.min(state.config.body_limit))
 }
 
 /// Change proposals: editors propose, update and withdraw their own; reviewers review and
@@ -76,12 +78,16 @@ pub fn proposal_routes(state: &AppState) -> OpenApiRouter<AppState> {
         state,
         reviewer,
     ));
-    with_body_limit(routes, state.config.body_limit)
+    private_routes(routes, state.config.body_limit)
 }
 
-/// Caps the routes' request bodies at `limit` bytes and names the limit in the 413 response.
-fn with_body_limit(routes: OpenApiRouter<AppState>, limit: usize) -> OpenApiRouter<AppState> {
-    routes.layer(middleware::map_response_with_state(limit, name_body_limit)).layer(DefaultBodyLimit::max(limit))
+/// Caps the routes' request bodies at `limit` bytes and names the limit in the 413 response,
+/// and keeps their responses out of caches: they answer for one account.
+fn private_routes(routes: OpenApiRouter<AppState>, limit: usize) -> OpenApiRouter<AppState> {
+    routes
+        .layer(middleware::map_response_with_state(limit, name_body_limit))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }
 
 pub async fn not_found() -> ApiError {

@@ -11,6 +11,8 @@ use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 
+use ontology_governance::TokenKind;
+
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::keys::random_bytes;
@@ -36,9 +38,11 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Authenticates a page request by its session cookie, returning `None` without a valid one.
+/// Only a session token counts: a machine token in the cookie would otherwise be revoked
+/// by signing out of the browser.
 pub async fn web_principal(app: &AppState, headers: &HeaderMap) -> Option<Principal> {
     let token = cookie(headers, SESSION_COOKIE)?;
-    app.auth.authenticate(token).await.ok()
+    app.auth.authenticate(token).await.ok().filter(|principal| principal.kind == TokenKind::Session)
 }
 
 /// Builds a `Set-Cookie` value with the registry's attributes. `max_age` 0 deletes it.
