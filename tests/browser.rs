@@ -389,3 +389,25 @@ async fn sign_in_never_redirects_off_site() {
 
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_sign_in_ends_first() {
+    let Some((_registry, server, browser)) = setup().await else { return };
+
+    browser.open(&server, "/login").await;
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    let first = browser.session_cookie().await.expect("signed in").value().to_owned();
+
+    // Signing in again from the same browser replaces the cookie and revokes the old token.
+    browser.open(&server, "/login").await;
+    browser.sign_in("admin", ADMIN_PASSWORD).await;
+    let second = browser.session_cookie().await.expect("signed in again").value().to_owned();
+    assert_ne!(first, second);
+
+    let old = server.client.get(server.url("/api/account")).bearer_auth(&first).send().await.unwrap();
+    assert_eq!(old.status(), 401);
+    let new = server.client.get(server.url("/api/account")).bearer_auth(&second).send().await.unwrap();
+    assert_eq!(new.status(), 200);
+
+    browser.close().await;
+}

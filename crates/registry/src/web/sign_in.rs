@@ -148,6 +148,17 @@ pub async fn login(
 
     match app.auth.sign_in(&form.username, &form.password, client, Channel::Web).await {
         Ok(issued) => {
+            // The browser's earlier session, if it had one, ends here: its cookie is about to
+            // be replaced, and a token nobody holds should not stay valid.
+            if let Some(previous) = session::web_principal(&app, &headers).await {
+                let actor = ontology_governance::Actor {
+                    username: Some(previous.account.username.to_string()),
+                    channel: Channel::Web,
+                    client: Some(client.to_string()),
+                };
+                app.auth.tokens.revoke(&actor, &previous.jti, actions::SESSION_ENDED).await?;
+                tracing::info!(username = %previous.account.username, jti = %previous.jti, "replaced session ended");
+            }
             let mut response = Redirect::to(&next).into_response();
             session::set_session_cookie(&app, &mut response, &issued.token);
             session::clear_login_cookie(&app, &mut response);
