@@ -266,7 +266,7 @@ async fn machine_token_issued_and_revoked(backend: Backend) {
     assert_eq!(account["username"], "etl");
     assert_eq!(account["token_kind"], "api");
 
-    // A machine token is no browser session: in the session cookie it signs nobody in.
+    // A machine token is not a browser session, so in the session cookie it signs no one in.
     let response = browser()
         .get(server.url("/account"))
         .header("cookie", format!("registry_session={token}"))

@@ -178,7 +178,7 @@ impl Drop for Browser {
         // own group and init's, so they are never signalled.
         let group = i32::try_from(self.driver.id()).unwrap_or(0);
         if group > 1 {
-            // SAFETY: killpg only sends a signal; the group holds ChromeDriver and the
+            // SAFETY: killpg only sends a signal; the group contains ChromeDriver and the
             // browsers it started, nothing of this process.
             unsafe { libc::killpg(group, libc::SIGKILL) };
         }

@@ -332,12 +332,12 @@ impl GitStore {
         let new_pack = builder.name()?.map(|name| format!("pack-{name}"));
 
         // Remove only loose objects that the new pack contains.
-        let kept: std::collections::HashSet<Oid> =
+        let in_new_pack: std::collections::HashSet<Oid> =
             if full { reachable_objects(&repo, self.head()?)? } else { loose.iter().map(|(oid, _)| *oid).collect() };
         let mut removed_loose = 0;
         let mut folders = std::collections::BTreeSet::new();
         for (oid, path) in &loose {
-            if kept.contains(oid) && std::fs::remove_file(path).is_ok() {
+            if in_new_pack.contains(oid) && std::fs::remove_file(path).is_ok() {
                 removed_loose += 1;
                 folders.extend(path.parent().map(Path::to_path_buf));
             }

@@ -444,9 +444,9 @@ impl AccountStore {
 
     /// Reads an account inside a write transaction that changes accounts. On PostgreSQL it
     /// first locks the accounts table against other writers, so such transactions run one
-    /// at a time: two admins demoting each other at once must not both pass the check that
-    /// another admin remains, and the audit row's `before` is the value this transaction
-    /// replaces. SQLite's `BEGIN IMMEDIATE` already holds the database's write lock.
+    /// at a time. Two admins demoting each other at once then cannot both pass the check
+    /// that another admin remains, and the audit row's `before` is the value this
+    /// transaction replaces. SQLite's `BEGIN IMMEDIATE` already takes the write lock.
     async fn lock(&self, tx: &mut sqlx::AnyConnection, username: &Username) -> Result<Account, AccountError> {
         if self.db.backend() == Backend::Postgres {
             // Readers (sign-in, token checks) take a lock this mode does not block.

@@ -172,7 +172,7 @@ async fn problem_guard(request: Request, next: Next) -> Response {
     // The framework's 422 is a JSON body of the wrong shape, which the contract files under
     // 400 malformed_request.
     let status = if status == StatusCode::UNPROCESSABLE_ENTITY { StatusCode::BAD_REQUEST } else { status };
-    let kept: Vec<_> = [header::ALLOW, header::RETRY_AFTER]
+    let carried_headers: Vec<_> = [header::ALLOW, header::RETRY_AFTER]
         .into_iter()
         .filter_map(|name| response.headers().get(&name).cloned().map(|value| (name, value)))
         .collect();
@@ -197,7 +197,7 @@ async fn problem_guard(request: Request, next: Next) -> Response {
         true => web::error::page(status, title, &detail),
         false => problem_response(status, code, title, &detail, &[]),
     };
-    for (name, value) in kept {
+    for (name, value) in carried_headers {
         converted.headers_mut().insert(name, value);
     }
     converted

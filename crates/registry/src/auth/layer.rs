@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use ontology_governance::{Account, Role, TokenKind};
+use ontology_governance::{Account, Actor, Channel, Role, TokenKind};
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
@@ -33,6 +33,13 @@ pub struct Principal {
     /// The id of the token the request carried.
     pub jti: String,
     pub kind: TokenKind,
+}
+
+impl Principal {
+    /// Returns the actor that audit rows name for this account acting from `client`.
+    pub fn actor(&self, channel: Channel, client: std::net::IpAddr) -> Actor {
+        Actor { username: Some(self.account.username.to_string()), channel, client: Some(client.to_string()) }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {

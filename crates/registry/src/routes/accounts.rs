@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ontology_core::FieldError;
 use ontology_governance::accounts::NewPassword;
-use ontology_governance::{Account, AccountError, Actor, Channel, Role, Username};
+use ontology_governance::{Account, AccountError, Channel, Role, Username};
 use serde::{Deserialize, Serialize};
 
 use crate::app::AppState;
@@ -62,14 +62,6 @@ pub struct AccountChange {
     role: Option<String>,
     /// `true` disables the account, which ends every token issued to it at once.
     disabled: Option<bool>,
-}
-
-fn actor(principal: &Principal, client: std::net::IpAddr) -> Actor {
-    Actor {
-        username: Some(principal.account.username.to_string()),
-        channel: Channel::Api,
-        client: Some(client.to_string()),
-    }
 }
 
 fn parse_role(text: &str, errors: &mut Vec<FieldError>) -> Option<Role> {
@@ -136,7 +128,7 @@ pub async fn create(
     };
 
     let hash = tokio::task::spawn_blocking(move || password.hash()).await.map_err(anyhow::Error::from)?;
-    let account = app.auth.accounts.create(&actor(&principal, client), &username, &hash, role).await?;
+    let account = app.auth.accounts.create(&principal.actor(Channel::Api, client), &username, &hash, role).await?;
     tracing::info!(username = %account.username, role = %account.role, created_by = %principal.account.username, "created an account");
 
     let location = format!("/api/accounts/{}", account.username);
@@ -177,7 +169,7 @@ pub async fn update(
         return Err(ApiError::validation_failed("the change is invalid", errors));
     }
 
-    let actor = actor(&principal, client);
+    let actor = principal.actor(Channel::Api, client);
     let mut account = match app.auth.accounts.find(&username).await? {
         Some(account) => account,
         None => return Err(ApiError::not_found(format!("no account named `{username}`"))),

@@ -82,7 +82,7 @@ pub fn proposal_routes(state: &AppState) -> OpenApiRouter<AppState> {
 }
 
 /// Caps the routes' request bodies at `limit` bytes and names the limit in the 413 response,
-/// and keeps their responses out of caches: they answer for one account.
+/// and keeps their responses out of caches, because each concerns one account.
 fn private_routes(routes: OpenApiRouter<AppState>, limit: usize) -> OpenApiRouter<AppState> {
     routes
         .layer(middleware::map_response_with_state(limit, name_body_limit))

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use ontology_core::FieldError;
 use ontology_core::record::check_line;
 use ontology_governance::audit::actions;
-use ontology_governance::{Actor, Channel, TokenKind, TokenRecord, Username};
+use ontology_governance::{Channel, TokenKind, TokenRecord, Username};
 use serde::{Deserialize, Serialize};
 
 use super::auth::no_store;
@@ -126,11 +126,7 @@ pub async fn issue(
         return Err(ApiError::validation_failed("the token request is invalid", errors));
     };
 
-    let actor = Actor {
-        username: Some(principal.account.username.to_string()),
-        channel: Channel::Api,
-        client: Some(client.to_string()),
-    };
+    let actor = principal.actor(Channel::Api, client);
     let lifetime = Duration::from_secs(u64::from(days) * 24 * 3600);
     let issued =
         app.auth.issue_token(&actor, Some(&principal.account), &account, TokenKind::Api, Some(name), lifetime).await?;
@@ -197,11 +193,7 @@ pub async fn revoke(
     ClientAddress(client): ClientAddress,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TokenDocument>> {
-    let actor = Actor {
-        username: Some(principal.account.username.to_string()),
-        channel: Channel::Api,
-        client: Some(client.to_string()),
-    };
+    let actor = principal.actor(Channel::Api, client);
     let Some(record) = app.auth.tokens.revoke(&actor, &id, actions::TOKEN_REVOKED).await? else {
         return Err(ApiError::not_found(format!("no token with id `{id}`")));
     };

@@ -148,14 +148,10 @@ pub async fn login(
 
     match app.auth.sign_in(&form.username, &form.password, client, Channel::Web).await {
         Ok(issued) => {
-            // The browser's earlier session, if it had one, ends here: its cookie is about to
-            // be replaced, and a token nobody holds should not stay valid.
+            // The browser's earlier session, if it had one, ends here. Its cookie is about to
+            // be replaced, and a token that no browser carries must not stay valid.
             if let Some(previous) = session::web_principal(&app, &headers).await {
-                let actor = ontology_governance::Actor {
-                    username: Some(previous.account.username.to_string()),
-                    channel: Channel::Web,
-                    client: Some(client.to_string()),
-                };
+                let actor = previous.actor(Channel::Web, client);
                 app.auth.tokens.revoke(&actor, &previous.jti, actions::SESSION_ENDED).await?;
                 tracing::info!(username = %previous.account.username, jti = %previous.jti, "replaced session ended");
             }
@@ -239,11 +235,7 @@ pub async fn logout(
         return Ok((StatusCode::FORBIDDEN, page).into_response());
     }
 
-    let actor = ontology_governance::Actor {
-        username: Some(principal.account.username.to_string()),
-        channel: Channel::Web,
-        client: Some(client.to_string()),
-    };
+    let actor = principal.actor(Channel::Web, client);
     app.auth.tokens.revoke(&actor, &principal.jti, actions::SESSION_ENDED).await?;
     tracing::info!(username = %principal.account.username, jti = %principal.jti, "signed out");
 

@@ -8,8 +8,8 @@ use semver::Version;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::current_policy;
 use super::rebase::record_at;
-use super::standing_policy;
 use crate::app::AppState;
 use crate::problem::{ApiError, ApiResult};
 use crate::publisher::{Assessment, BumpReason, Change, ChangeError};
@@ -244,7 +244,7 @@ pub(super) async fn document(app: &AppState, proposal: Proposal, reviews: Vec<Re
     let record_value: Value = serde_json::from_str(&proposal.record).map_err(anyhow::Error::from)?;
     let record: KpiRecord = serde_json::from_value(record_value.clone()).map_err(anyhow::Error::from)?;
     let (changes, minimum_bump, reasons) = diff_against_base(app, &proposal, &record).await?;
-    let policy = standing_policy(app, &proposal, &reviews).await?;
+    let policy = current_policy(app, &proposal, &reviews).await?;
     let (domain, key) = (record.id.domain_str().to_owned(), record.id.key_str().to_owned());
     Ok(ProposalDocument {
         links: ProposalLinks {

@@ -3,12 +3,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use ontology_core::{DomainId, DomainInfo, Identity, KpiId};
+use ontology_governance::Channel;
 use ontology_governance::proposals::{self, ProposalStore};
 use semver::Version;
 use serde_json::Value;
 
 use super::input::parse_record;
-use super::{actor, change_error, load, standing_policy};
+use super::{change_error, current_policy, load};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::client::ClientAddress;
@@ -49,7 +50,7 @@ pub async fn merge(
     let proposal = load(&app, id).await?;
     proposals::check_active(proposal.state, "be merged").map_err(|e| ApiError::invalid_transition(e.to_string()))?;
     let reviews = ProposalStore::new(app.db.clone()).reviews(id).await?;
-    let policy = standing_policy(&app, &proposal, &reviews).await?;
+    let policy = current_policy(&app, &proposal, &reviews).await?;
     if !policy.met {
         return Err(ApiError::not_approved(format!(
             "proposal {id} has {} of {} required approvals{}",
@@ -87,7 +88,7 @@ pub async fn merge(
         reviewed_by: policy.approvals.clone(),
         dispute: proposal.dispute.clone(),
         back_attributed_to: proposal.back_attributed_to.clone(),
-        actor: actor(&principal, client),
+        actor: principal.actor(Channel::Api, client),
     };
     let (_, published) = app.publisher.publish(&mut lock, &change, &meta).await.map_err(change_error)?;
     drop(lock);

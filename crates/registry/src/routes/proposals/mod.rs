@@ -21,7 +21,7 @@ use ontology_governance::audit::{self, AuditEvent};
 use ontology_governance::proposals::{
     self, NewProposal, PolicyStatus, Proposal, ProposalFilter, ProposalKind, ProposalState, ProposalStore, Review,
 };
-use ontology_governance::{Actor, Channel, Role, Username};
+use ontology_governance::{Channel, Role, Username};
 use semver::Version;
 use serde::Serialize;
 use serde_json::Value;
@@ -48,14 +48,6 @@ pub mod actions {
     pub const PROPOSAL_WITHDRAWN: &str = "proposal.withdrawn";
 }
 
-fn actor(principal: &Principal, client: std::net::IpAddr) -> Actor {
-    Actor {
-        username: Some(principal.account.username.to_string()),
-        channel: Channel::Api,
-        client: Some(client.to_string()),
-    }
-}
-
 fn created(location: String, body: impl Serialize) -> ApiResult<Response> {
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     response.headers_mut().insert(header::LOCATION, HeaderValue::try_from(location).map_err(anyhow::Error::from)?);
@@ -75,19 +67,19 @@ fn change_error(error: ChangeError) -> ApiError {
 
 /// Evaluates the review policy with only the approvals whose reviewers may still review: a
 /// demotion or a disabled account withdraws an approval, as it would any other permission.
-async fn standing_policy(app: &AppState, proposal: &Proposal, reviews: &[Review]) -> ApiResult<PolicyStatus> {
+async fn current_policy(app: &AppState, proposal: &Proposal, reviews: &[Review]) -> ApiResult<PolicyStatus> {
     let mut policy =
         proposals::evaluate_policy(&proposal.author, proposal.revision, reviews, app.config.required_approvals);
-    let mut standing = Vec::with_capacity(policy.approvals.len());
+    let mut still_valid = Vec::with_capacity(policy.approvals.len());
     for reviewer in &policy.approvals {
         let Ok(username) = Username::parse(reviewer) else { continue };
         let account = app.auth.accounts.find(&username).await?;
         if account.is_some_and(|a| !a.is_disabled() && a.role >= Role::Reviewer) {
-            standing.push(reviewer.clone());
+            still_valid.push(reviewer.clone());
         }
     }
-    if standing.len() < policy.approvals.len() {
-        policy.approvals = standing;
+    if still_valid.len() < policy.approvals.len() {
+        policy.approvals = still_valid;
         policy.met = policy.approvals.len() as u32 >= policy.required_approvals && policy.changes_requested.is_empty();
     }
     Ok(policy)
@@ -176,7 +168,7 @@ pub async fn create(
         back_attributed_to: None,
         author: principal.account.username.to_string(),
     };
-    let actor = actor(&principal, client);
+    let actor = principal.actor(Channel::Api, client);
     let mut tx = app.db.begin_write().await?;
     let stored = ProposalStore::create(&mut tx, &proposal).await?;
     let id = stored.id.to_string();
@@ -384,7 +376,7 @@ pub async fn update(
     let id_text = id.to_string();
     audit::append(
         &mut tx,
-        &actor(&principal, client),
+        &principal.actor(Channel::Api, client),
         &AuditEvent {
             action: actions::PROPOSAL_UPDATED,
             target_kind: "proposal",
@@ -437,7 +429,7 @@ pub async fn withdraw(
     let id_text = id.to_string();
     audit::append(
         &mut tx,
-        &actor(&principal, client),
+        &principal.actor(Channel::Api, client),
         &AuditEvent {
             action: actions::PROPOSAL_WITHDRAWN,
             target_kind: "proposal",

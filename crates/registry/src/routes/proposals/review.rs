@@ -5,12 +5,13 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use ontology_core::FieldError;
+use ontology_governance::Channel;
 use ontology_governance::audit::{self, AuditEvent};
 use ontology_governance::proposals::{self, ProposalStore, Review, Verdict};
 
 use super::documents::{ReviewDocument, ReviewList, ReviewRequest};
 use super::input::{COMMENT_MAX_CHARS, check_free_text};
-use super::{actions, actor, change_error, created, load};
+use super::{actions, change_error, created, load};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::auth::client::ClientAddress;
@@ -81,7 +82,7 @@ pub async fn review(
     let id_text = id.to_string();
     audit::append(
         &mut tx,
-        &actor(&principal, client),
+        &principal.actor(Channel::Api, client),
         &AuditEvent {
             action: actions::PROPOSAL_REVIEWED,
             target_kind: "proposal",
